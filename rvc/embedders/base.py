@@ -1,0 +1,29 @@
+"""The content-embedder interface: 16 kHz mono audio in, 20 ms content frames out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Embedder(nn.Module):
+    """Base class. `forward` maps [B, T16k] float audio to [B, frames, dim] features.
+
+    Frames are 20 ms (HuBERT's 320-sample stride); the data pipeline repeats them ×2 to the
+    10 ms F0 rate, as RVC does.
+    """
+
+    name: str = "base"
+    dim: int = 768
+    version: str = "v2"  # v1: 256-dim, v2: 768-dim
+
+    def forward(self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        """One clip as numpy: [T16k] → [frames, dim] float32."""
+        device = next(self.parameters(), torch.empty(0)).device
+        x = torch.as_tensor(audio, dtype=torch.float32, device=device)[None]
+        return self(x)[0].float().cpu().numpy()
