@@ -18,6 +18,13 @@ class Embedder(nn.Module):
     dim: int = 768
     version: str = "v2"  # v1: 256-dim, v2: 768-dim
 
+    def n_frames(self, n_samples: int) -> int:
+        """Valid output frames for `n_samples` of input (HuBERT's conv front end by default)."""
+        n = n_samples
+        for kernel, stride in ((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2)):
+            n = (n - kernel) // stride + 1
+        return max(n, 0)
+
     def forward(self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 

@@ -1,0 +1,24 @@
+"""Prepare a voice dataset: ingest → slice → F0 → content features → audit."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="extract")
+def main(cfg: DictConfig) -> None:
+    from rvc.data.audit import print_audit
+    from rvc.extract.pipeline import ExtractError, run
+
+    try:
+        result = run(cfg)
+    except ExtractError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print_audit(result.audit)
+    print(f"store: {result.store.root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The feature store: one experiment folder holding slices, F0 and content features.
+
+Layout (everything below `root`)::
+
+    manifest.json              parameters, per-source records, per-stage records
+    sliced/<spk>/<name>.wav    slices at the target sample rate (int16)
+    sliced16k/<spk>/<name>.wav the same slices at 16 kHz (input of F0 and embedders)
+    f0/<spk>/<name>.npy        F0 in Hz per 10 ms frame (float32, 0 = unvoiced)
+    f0c/<spk>/<name>.npy       coarse pitch 1..255 (int16), FORMATS.md §5
+    features/<spk>/<name>.npy  content features per 20 ms frame [frames, dim] (float16)
+    audit.json, audit_*.png    the dataset audit
+
+The manifest is the single source of truth: a slice or stage output counts as done only once
+the manifest records it, and the manifest is rewritten atomically after each unit of work, so
+a run killed halfway resumes where it stopped and never trusts a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvc.utils import atomic
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+STAGE_DIRS = {"f0": ("f0", "f0c"), "features": ("features",)}
+
+
+def config_hash(obj: Any) -> str:
+    """Stable short hash of a JSON-able object (stage parameters)."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def array_hash(audio: np.ndarray) -> str:
+    """Short sha256 of an array's bytes (slice identity for downstream stages)."""
+    return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class SliceRecord:
+    """One slice: where it came from and what it holds."""
+
+    name: str  # unique in the store, also the file stem
+    speaker: int
+    source: str  # source key (see SourceRecord.key)
+    start: int  # sample range in the source at the target rate
+    end: int
+    n_samples: int  # at the target rate
+    n_samples_16k: int
+    sha: str  # hash of the 16 kHz audio: what downstream stages depend on
+
+
+@dataclass
+class SourceRecord:
+    """One input file and the outcome of ingesting it."""
+
+    path: str
+    speaker: int
+    content_hash: str
+    params_hash: str  # slice parameters + trim: a change redoes this source
+    status: str  # "ok" | "skipped" | "failed"
+    reason: str = ""  # why skipped/failed, or warnings
+    duration: float = 0.0  # seconds of input (after trim)
+    usable: float = 0.0  # seconds kept in slices (overlaps not double counted)
+    stats: dict[str, float] = field(default_factory=dict)  # peak/rms/snr/clipping
+    slices: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.content_hash[:12]}-{self.params_hash[:8]}"
+
+
+class FeatureStore:
+    """Read/write access to one experiment folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.params: dict[str, Any] = {}
+        self.sources: dict[str, SourceRecord] = {}  # by path
+        self.slices: dict[str, SliceRecord] = {}  # by name
+        self.stages: dict[str, dict[str, Any]] = {}  # stage -> {config, hash, done: {name: sha}}
+        if (self.root / MANIFEST).exists():
+            self._read()
+
+    # ---- manifest -------------------------------------------------------------------------
+    def _read(self) -> None:
+        path = self.root / MANIFEST
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: unreadable manifest ({e}); delete it to rebuild") from e
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{path}: manifest format {data.get('format')} != {FORMAT_VERSION}")
+        self.params = data.get("params", {})
+        self.sources = {k: SourceRecord(**v) for k, v in data.get("sources", {}).items()}
+        self.slices = {k: SliceRecord(**v) for k, v in data.get("slices", {}).items()}
+        self.stages = data.get("stages", {})
+
+    def save(self) -> None:
+        """Write the manifest atomically."""
+        atomic.write_json(
+            self.root / MANIFEST,
+            {
+                "format": FORMAT_VERSION,
+                "params": self.params,
+                "sources": {k: asdict(v) for k, v in self.sources.items()},
+                "slices": {k: asdict(v) for k, v in self.slices.items()},
+                "stages": self.stages,
+            },
+        )
+
+    # ---- paths ----------------------------------------------------------------------------
+    def path(self, kind: str, rec: SliceRecord) -> Path:
+        """File of a slice for `kind` in sliced, sliced16k, f0, f0c, features."""
+        ext = ".wav" if kind.startswith("sliced") else ".npy"
+        return self.root / kind / str(rec.speaker) / f"{rec.name}{ext}"
+
+    # ---- sources and slices ---------------------------------------------------------------
+    def source_is_current(self, path: str, content_hash: str, params_hash: str) -> bool:
+        """True when `path` was ingested with this content and these parameters, files intact."""
+        rec = self.sources.get(path)
+        if rec is None or rec.content_hash != content_hash or rec.params_hash != params_hash:
+            return False
+        return all(
+            s in self.slices
+            and self.path("sliced", self.slices[s]).exists()
+            and self.path("sliced16k", self.slices[s]).exists()
+            for s in rec.slices
+        )
+
+    def put_source(self, rec: SourceRecord, slices: list[SliceRecord]) -> None:
+        """Record a (re)ingested source, replacing its previous slices."""
+        self.drop_source(rec.path, keep_record=True)
+        self.sources[rec.path] = rec
+        for s in slices:
+            self.slices[s.name] = s
+
+    def drop_source(self, path: str, keep_record: bool = False) -> None:
+        """Forget a source and delete its slice files and stage outputs."""
+        old = self.sources.get(path)
+        if old is None:
+            return
+        for name in old.slices:
+            rec = self.slices.pop(name, None)
+            if rec is None:
+                continue
+            for kind in ("sliced", "sliced16k", "f0", "f0c", "features"):
+                self.path(kind, rec).unlink(missing_ok=True)
+            for st in self.stages.values():
+                st.get("done", {}).pop(name, None)
+        if not keep_record:
+            del self.sources[path]
+
+    # ---- stages ---------------------------------------------------------------------------
+    def stage_todo(self, stage: str, config: dict[str, Any]) -> list[SliceRecord]:
+        """Slices whose `stage` output is missing or stale for this config."""
+        h = config_hash(config)
+        st = self.stages.get(stage)
+        if st is None or st.get("hash") != h:
+            st = self.stages[stage] = {"config": config, "hash": h, "done": {}}
+        done = st["done"]
+        todo = []
+        for rec in self.slices.values():
+            ok = done.get(rec.name) == rec.sha and all(
+                self.path(k, rec).exists() for k in STAGE_DIRS[stage]
+            )
+            if not ok:
+                done.pop(rec.name, None)
+                todo.append(rec)
+        return todo
+
+    def mark_done(self, stage: str, rec: SliceRecord) -> None:
+        self.stages[stage]["done"][rec.name] = rec.sha
+
+    def stage_complete(self, stage: str) -> bool:
+        st = self.stages.get(stage)
+        return bool(st) and all(st["done"].get(n) == r.sha for n, r in self.slices.items())
+
+    # ---- loading (training, audit) ----------------------------------------------------------
+    def ok_sources(self) -> list[SourceRecord]:
+        return [s for s in self.sources.values() if s.status == "ok"]
+
+    def load_f0(self, rec: SliceRecord) -> np.ndarray:
+        return np.load(self.path("f0", rec))
+
+    def load_features(self, rec: SliceRecord) -> np.ndarray:
+        return np.load(self.path("features", rec))

@@ -1,0 +1,153 @@
+"""The model stages of extraction: F0 and content features for every slice in the store.
+
+Work is batched (many slices per forward pass) and, with several devices, sharded: each device
+gets its own worker process and model, and writes its own files. The parent records results in
+the manifest, so a crash loses at most the batches in flight.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing as mp
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from rvc.data.store import FeatureStore, SliceRecord
+from rvc.utils import atomic
+
+log = logging.getLogger(__name__)
+
+# stage name -> (builds the model on a device, computes one batch and writes its files)
+Builder = Callable[[str], Any]
+
+
+def _batches(recs: list[SliceRecord], size: int) -> Iterator[list[SliceRecord]]:
+    # similar lengths together: less padding for the embedders
+    recs = sorted(recs, key=lambda r: r.n_samples_16k)
+    for i in range(0, len(recs), size):
+        yield recs[i : i + size]
+
+
+def _load16k(store: FeatureStore, rec: SliceRecord) -> np.ndarray:
+    audio, _ = sf.read(store.path("sliced16k", rec), dtype="float32")
+    return audio
+
+
+def f0_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[tuple[str, str]]:
+    """Compute and write F0 (Hz + coarse) for a batch; return (name, error) for failures."""
+    from rvc.f0.coarse import f0_to_coarse
+
+    failures = []
+    outs = model.compute_batch([_load16k(store, r) for r in recs])
+    for rec, f0 in zip(recs, outs):
+        if not np.isfinite(f0).all():
+            failures.append((rec.name, "F0 estimator returned NaN/Inf"))
+            continue
+        atomic.save_numpy(store.path("f0", rec), f0.astype(np.float32))
+        atomic.save_numpy(store.path("f0c", rec), f0_to_coarse(f0).astype(np.int16))
+    return failures
+
+
+def feature_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[tuple[str, str]]:
+    """Embed a batch of slices with padding, write [frames, dim] float16 per slice."""
+    import torch
+
+    device = next(model.parameters(), torch.empty(0)).device
+    audios = [_load16k(store, r) for r in recs]
+    longest = max(len(a) for a in audios)
+    x = torch.zeros(len(audios), longest, device=device)
+    mask = torch.ones(len(audios), longest, dtype=torch.bool, device=device)  # True = padding
+    for i, a in enumerate(audios):
+        x[i, : len(a)] = torch.from_numpy(a)
+        mask[i, : len(a)] = False
+    with torch.inference_mode():
+        feats = model(x, padding_mask=mask).float().cpu().numpy()  # [B, frames, dim]
+    failures = []
+    for rec, a, f in zip(recs, audios, feats):
+        f = f[: model.n_frames(len(a))]
+        if not np.isfinite(f).all():
+            failures.append((rec.name, f"embedder '{model.name}' returned NaN/Inf"))
+            continue
+        atomic.save_numpy(store.path("features", rec), f.astype(np.float16))
+    return failures
+
+
+BATCH_FNS = {"f0": f0_batch, "features": feature_batch}
+
+
+def _worker(stage: str, build: Builder, device: str, root: str, names: list[str], batch: int):
+    """One device's share of a stage, in its own process."""
+    store = FeatureStore(root)
+    model = build(device)
+    recs = [store.slices[n] for n in names]
+    done, failures = [], []
+    for b in _batches(recs, batch):
+        failures += BATCH_FNS[stage](model, store, b)
+        done += [r.name for r in b]
+    return done, failures
+
+
+def run_stage(
+    store: FeatureStore,
+    stage: str,
+    config: dict[str, Any],
+    build: Builder,
+    devices: list[str],
+    batch_size: int,
+) -> list[tuple[str, str]]:
+    """Bring `stage` up to date for every slice; return (slice, error) failures."""
+    todo = store.stage_todo(stage, config)
+    if not todo:
+        log.info("%s: all %d slices up to date", stage, len(store.slices))
+        store.save()
+        return []
+    failures: list[tuple[str, str]] = []
+    bar = tqdm(total=len(todo), desc=f"{stage:>8}", unit="slice")
+    if len(devices) <= 1:
+        model = build(devices[0] if devices else "cpu")
+        for b in _batches(todo, batch_size):
+            bad = BATCH_FNS[stage](model, store, b)
+            failed = {n for n, _ in bad}
+            for r in b:
+                if r.name not in failed:
+                    store.mark_done(stage, r)
+            failures += bad
+            store.save()  # each batch is durable
+            bar.update(len(b))
+    else:
+        ctx = mp.get_context("spawn")  # CUDA cannot be forked
+        shards = [[r.name for r in todo[i :: len(devices)]] for i in range(len(devices))]
+        with cf.ProcessPoolExecutor(len(devices), mp_context=ctx) as pool:
+            futs = [
+                pool.submit(_worker, stage, build, dev, str(store.root), shard, batch_size)
+                for dev, shard in zip(devices, shards)
+                if shard
+            ]
+            for fut in cf.as_completed(futs):
+                done, bad = fut.result()
+                failed = {n for n, _ in bad}
+                for n in done:
+                    if n not in failed:
+                        store.mark_done(stage, store.slices[n])
+                failures += bad
+                store.save()
+                bar.update(len(done))
+    bar.close()
+    return failures
+
+
+def remove_outputs(store: FeatureStore, stage: str, names: list[str]) -> None:
+    """Delete a stage's files for slices that failed (no half-trusted outputs)."""
+    from rvc.data.store import STAGE_DIRS
+
+    for n in names:
+        rec = store.slices.get(n)
+        if rec is not None:
+            for kind in STAGE_DIRS[stage]:
+                Path(store.path(kind, rec)).unlink(missing_ok=True)

@@ -1,0 +1,155 @@
+"""Ingest one source file: decode, check, clean, slice, write target-rate and 16 kHz slices.
+
+`ingest_source` is a pure function of (file, parameters) → records + files, so it can run in
+worker processes; the caller owns the manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvc.audio import io as audio_io
+from rvc.audio import process, slicer
+from rvc.data.store import SliceRecord, SourceRecord, array_hash
+
+SR_16K = 16000
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    """Everything that decides the slices of a source (hashed into the manifest)."""
+
+    sample_rate: int = 40000
+    split: str = "auto"  # auto | simple | skip
+    threshold_db: float = -42.0
+    min_length: float = 1.5
+    min_interval: float = 0.4
+    max_sil_kept: float = 0.5
+    chunk_len: float = 3.0
+    overlap: float = 0.3
+    normalize: str = "post"  # none | pre | post
+    highpass: float | None = 48.0
+    denoise: bool = False
+    # quality gates: files failing them are skipped with a reason
+    min_duration: float = 0.5
+    silence_db: float = -60.0
+    max_clipped: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.split not in ("auto", "simple", "skip"):
+            raise ValueError(f"data.split must be auto, simple or skip, not '{self.split}'")
+        if self.normalize not in ("none", "pre", "post"):
+            raise ValueError(f"data.normalize must be none, pre or post, not '{self.normalize}'")
+        if self.sample_rate not in (32000, 40000, 48000):
+            raise ValueError(f"sample_rate must be 32000, 40000 or 48000, not {self.sample_rate}")
+
+
+def slice_name(path: Path, content_hash: str, k: int) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem)[:40].strip("-") or "audio"
+    return f"{stem}_{content_hash[:8]}_{k:04d}"
+
+
+def _ranges(audio: np.ndarray, p: SliceParams) -> list[tuple[int, int]]:
+    sr = p.sample_rate
+    if p.split == "skip":
+        return [(0, len(audio))]
+    if p.split == "simple":
+        return slicer.slice_simple(audio, sr, chunk_len=p.chunk_len, overlap=p.overlap)
+    return slicer.slice_auto(
+        audio,
+        sr,
+        threshold_db=p.threshold_db,
+        min_length=p.min_length,
+        min_interval=p.min_interval,
+        max_sil_kept=p.max_sil_kept,
+        chunk_len=p.chunk_len,
+        overlap=p.overlap,
+    )
+
+
+def _union_length(ranges: list[tuple[int, int]]) -> int:
+    total, last_end = 0, 0
+    for a, b in sorted(ranges):
+        a = max(a, last_end)
+        if b > a:
+            total += b - a
+            last_end = b
+    return total
+
+
+def ingest_source(
+    path: str,
+    speaker: int,
+    content_hash: str,
+    params_hash: str,
+    params: dict[str, Any],
+    root: str,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[SourceRecord, list[SliceRecord]]:
+    """Decode, check, clean and slice one file; write its slices under `root`."""
+    p = SliceParams(**params)
+    src = Path(path)
+    rec = SourceRecord(str(path), speaker, content_hash, params_hash, status="ok")
+
+    def skip(status: str, reason: str) -> tuple[SourceRecord, list[SliceRecord]]:
+        rec.status, rec.reason = status, reason
+        return rec, []
+
+    try:
+        audio, native_sr = audio_io.load_audio(src, sr=None, start=start, end=end)
+    except audio_io.AudioDecodeError as e:
+        return skip("failed", str(e))
+
+    rec.duration = len(audio) / native_sr
+    warnings = []
+    if native_sr < SR_16K:
+        warnings.append(f"low sample rate {native_sr} Hz: upsampled, lacks high frequencies")
+    if rec.duration < p.min_duration:
+        return skip("skipped", f"too short ({rec.duration:.2f} s < {p.min_duration} s)")
+    rec.stats = {
+        "peak_db": float(process.peak_db(audio)),
+        "rms_db": float(process.rms_db(audio)),
+        "clipped": float(process.clipped_fraction(audio)),
+        "snr_db": float(process.estimate_snr_db(audio, native_sr)),
+        "native_sr": float(native_sr),
+    }
+    if process.is_silent(audio, threshold_db=p.silence_db):
+        return skip("skipped", f"silent (peak {rec.stats['peak_db']:.1f} dBFS)")
+    if rec.stats["clipped"] > p.max_clipped:
+        return skip("skipped", f"clipped ({100 * rec.stats['clipped']:.1f}% of samples at full scale)")
+
+    audio = process.resample(audio, native_sr, p.sample_rate)
+    if p.highpass:
+        audio = process.highpass(audio, p.sample_rate, cutoff=p.highpass)
+    if p.denoise:
+        audio = process.reduce_noise(audio, p.sample_rate)
+    if p.normalize == "pre":
+        audio = process.normalize(audio)
+
+    ranges = _ranges(audio, p)
+    rec.usable = _union_length(ranges) / p.sample_rate
+    slices = []
+    for k, (a, b) in enumerate(ranges):
+        chunk = audio[a:b]
+        if p.normalize == "post":
+            chunk = process.normalize(chunk)
+        if not np.isfinite(chunk).all() or np.abs(chunk).max() == 0:
+            continue
+        chunk16 = process.resample(chunk, p.sample_rate, SR_16K).astype(np.float32)
+        name = slice_name(src, content_hash, k)
+        s = SliceRecord(name, speaker, rec.key, a, b, len(chunk), len(chunk16), array_hash(chunk16))
+        out = Path(root)
+        audio_io.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)
+        audio_io.save_wav(out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, SR_16K)
+        slices.append(s)
+    if not slices:
+        return skip("skipped", "no voiced region long enough to slice " + "; ".join(warnings))
+    rec.slices = [s.name for s in slices]
+    rec.reason = "; ".join(warnings)
+    return rec, slices

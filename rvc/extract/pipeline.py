@@ -1,0 +1,172 @@
+"""`extract.py`'s work: inputs → slices → F0 → features → audit, resumable and incremental."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import glob
+import logging
+import multiprocessing as mp
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from rvc.audio import io as audio_io
+from rvc.audio import url as audio_url
+from rvc.data import audit as audit_mod
+from rvc.data.store import FeatureStore, config_hash, file_hash
+from rvc.extract import features
+from rvc.extract.ingest import SliceParams, ingest_source
+from rvc.utils.device import extract_devices
+
+log = logging.getLogger(__name__)
+STAGES = ("slice", "f0", "features")
+
+
+class ExtractError(RuntimeError):
+    """Nothing usable came out, or the request itself is wrong; message is for the user."""
+
+
+@dataclass
+class Source:
+    path: Path
+    speaker: int = 0
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class ExtractResult:
+    store: FeatureStore
+    audit: dict[str, Any]
+    ingested: int  # sources (re)processed in this run
+    reused: int  # sources already current
+    failures: dict[str, list[tuple[str, str]]]  # stage -> (slice, error)
+
+
+def speaker_of(path: Path) -> int:
+    """Speaker id from a parent folder named by an integer (multi-speaker datasets), else 0."""
+    return int(path.parent.name) if path.parent.name.isdigit() else 0
+
+
+def collect_sources(inputs: list[Any], downloads: Path) -> list[Source]:
+    """Expand files, folders, globs and URLs (with optional per-input trim) into sources."""
+    sources: dict[Path, Source] = {}
+    for item in inputs:
+        if isinstance(item, (dict, DictConfig)):
+            spec, start, end = item["path"], item.get("start"), item.get("end")
+        else:
+            spec, start, end = item, None, None
+        spec = str(spec)
+        if audio_url.is_url(spec):
+            paths = [audio_url.download(spec, downloads)]
+        else:
+            paths = audio_io.find_media([spec])
+            if not paths:
+                hint = "no such file or folder" if not glob.has_magic(spec) else "glob matched nothing"
+                if not Path(spec).exists() or glob.has_magic(spec):
+                    raise ExtractError(f"input '{spec}': {hint}")
+                raise ExtractError(f"input '{spec}': no audio or video files found in it")
+        for p in paths:
+            p = Path(p).resolve()
+            sources[p] = Source(p, speaker_of(p), start, end)
+    return list(sources.values())
+
+
+def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams, workers: int):
+    """Slice every source that is new or changed; return (ingested, reused)."""
+    pdict = asdict(params)
+    jobs = []
+    for src in tqdm(sources, desc="    hash", unit="file", leave=False):
+        try:
+            content = file_hash(src.path)
+        except OSError as e:
+            content = f"unreadable:{e}"
+        phash = config_hash({"params": pdict, "start": src.start, "end": src.end})
+        if store.source_is_current(str(src.path), content, phash):
+            continue
+        jobs.append((str(src.path), src.speaker, content, phash, pdict, str(store.root), src.start, src.end))
+    reused = len(sources) - len(jobs)
+    bar = tqdm(total=len(jobs), desc="   slice", unit="file")
+    if workers > 1 and len(jobs) > 1:
+        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(ingest_source, *j) for j in jobs]
+            for fut in cf.as_completed(futs):
+                store.put_source(*fut.result())
+                store.save()  # each file is durable as soon as it is done
+                bar.update()
+    else:
+        for j in jobs:
+            store.put_source(*ingest_source(*j))
+            store.save()
+            bar.update()
+    bar.close()
+    return len(jobs), reused
+
+
+def _build(cfg: dict[str, Any], device: str) -> Any:
+    """Instantiate an F0 estimator or embedder on a device (picklable for worker processes)."""
+    from hydra.utils import instantiate
+
+    obj = instantiate(cfg, device=device)
+    return obj.to(device) if hasattr(obj, "to") and callable(obj.to) else obj
+
+
+def run(cfg: DictConfig) -> ExtractResult:
+    """Run the extraction stages named in `cfg.stages` over `cfg.inputs` into the store."""
+    unknown = set(cfg.stages) - set(STAGES)
+    if unknown:
+        raise ExtractError(f"unknown stages {sorted(unknown)}; choose from {list(STAGES)}")
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    allowed = {f.name for f in fields(SliceParams)}
+    try:
+        params = SliceParams(
+            sample_rate=int(cfg.sample_rate), **{k: v for k, v in data.items() if k in allowed}
+        )
+    except (TypeError, ValueError) as e:
+        raise ExtractError(f"bad data options: {e}") from e
+
+    store = FeatureStore(cfg.paths.exp_dir)
+    store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
+    ingested = reused = 0
+    if "slice" in cfg.stages:
+        inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
+        sources = collect_sources(inputs, Path(cfg.paths.downloads))
+        # files no longer among the inputs leave the store, with their slices and features
+        keep = {str(s.path) for s in sources}
+        for old in [p for p in store.sources if p not in keep]:
+            store.drop_source(old)
+        ingested, reused = _ingest_all(store, sources, params, int(cfg.device.num_workers))
+        store.save()
+    if not store.slices:
+        failed = [f"  {s.path}: {s.reason}" for s in store.sources.values()]
+        raise ExtractError("nothing usable came out of the inputs:\n" + "\n".join(failed))
+
+    failures: dict[str, list[tuple[str, str]]] = {}
+    devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
+    for stage, node in (("f0", "f0"), ("features", "embedder")):
+        if stage not in cfg.stages:
+            continue
+        stage_cfg = OmegaConf.to_container(cfg[node], resolve=True)
+        build = functools.partial(_build, stage_cfg)
+        failures[stage] = features.run_stage(
+            store, stage, stage_cfg, build, devices, int(cfg.device.batch_size)
+        )
+        features.remove_outputs(store, stage, [n for n, _ in failures[stage]])
+        for name, err in failures[stage]:
+            log.warning("%s: slice %s skipped: %s", stage, name, err)
+    if "features" in store.stages:
+        emb = OmegaConf.to_container(cfg.embedder, resolve=True)
+        store.params["embedder"] = {
+            "name": emb.get("name", emb.get("_target_")),
+            "dim": emb.get("dim"),
+            "version": emb.get("version"),
+        }
+    store.save()
+
+    audit = audit_mod.build_audit(store)
+    audit_mod.save_audit(store, audit)
+    return ExtractResult(store, audit, ingested, reused, failures)
