@@ -1,0 +1,68 @@
+"""Every config group option composes into the real extract config and builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from rvc.extract.ingest import SliceParams
+from rvc.utils.device import extract_devices
+from tests.conftest import CONF_DIR, compose
+
+BASE = ["name=x", "inputs=[a]"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("device", _options("device"))
+def test_device_options_compose(device):
+    cfg = compose("extract", [*BASE, f"device={device}"])
+    assert cfg.device.accelerator in ("cpu", "gpu")
+    if cfg.device.accelerator == "cpu":
+        assert extract_devices("cpu", cfg.device.devices) == ["cpu"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["data.split=auto", "data.split=simple", "data.split=skip", "data.normalize=none",
+     "data.normalize=pre", "data.normalize=post", "data.highpass=null", "data.denoise=true",
+     "sample_rate=32000", "sample_rate=48000"],
+)
+def test_data_options_build_slice_params(override):
+    cfg = compose("extract", [*BASE, override])
+    p = SliceParams(sample_rate=cfg.sample_rate, **cfg.data)
+    key, value = override.split("=")
+    got = getattr(p, key.split(".")[-1])
+    assert str(got).lower() in (value, "none" if value == "null" else value, f"{value}.0")
+
+
+def test_bad_data_option_is_a_clear_error():
+    cfg = compose("extract", [*BASE, "data.split=fancy"])
+    with pytest.raises(ValueError, match="data.split"):
+        SliceParams(sample_rate=cfg.sample_rate, **cfg.data)
+
+
+@pytest.mark.parametrize("group", ["f0", "embedder"])
+def test_model_groups_compose_and_instantiate(group):
+    options = _options(group)
+    assert options, f"conf/{group} is empty"
+    for opt in options:
+        cfg = compose("extract", [*BASE, f"{group}={opt}"] + (
+            ["embedder.local_path=/nonexistent"] if opt == "custom" else []))
+        obj = instantiate(cfg[group], device="cpu")  # lazy: nothing is downloaded here
+        assert obj is not None
+
+
+def test_demo_experiment_is_offline():
+    cfg = compose("extract", ["experiment=demo"])
+    assert cfg.name == "demo" and cfg.embedder._target_.endswith("SpectralEmbedder")
+    assert "rmvpe" not in cfg.f0._target_.lower()
+
+
+def test_paths_follow_root(tmp_path):
+    cfg = compose("extract", [*BASE, f"paths.root={tmp_path}"])
+    assert Path(cfg.paths.exp_dir) == tmp_path / "experiments" / "x"
