@@ -125,6 +125,13 @@ class FeatureStore:
             },
         )
 
+    def clean_temp(self) -> None:
+        """Remove temp files a killed run left behind (finished files are never temp)."""
+        if self.root.exists():
+            for p in self.root.rglob(".*"):
+                if p.is_file() and p.name.count(".") >= 2:
+                    p.unlink(missing_ok=True)
+
     # ---- paths ----------------------------------------------------------------------------
     def path(self, kind: str, rec: SliceRecord) -> Path:
         """File of a slice for `kind` in sliced, sliced16k, f0, f0c, features."""
@@ -146,17 +153,17 @@ class FeatureStore:
 
     def put_source(self, rec: SourceRecord, slices: list[SliceRecord]) -> None:
         """Record a (re)ingested source, replacing its previous slices."""
-        self.drop_source(rec.path, keep_record=True)
+        self.drop_source(rec.path, keep_record=True, keep=set(rec.slices))
         self.sources[rec.path] = rec
         for s in slices:
             self.slices[s.name] = s
 
-    def drop_source(self, path: str, keep_record: bool = False) -> None:
-        """Forget a source and delete its slice files and stage outputs."""
+    def drop_source(self, path: str, keep_record: bool = False, keep: set[str] = frozenset()) -> None:
+        """Forget a source and delete its slice files and stage outputs (except `keep`)."""
         old = self.sources.get(path)
         if old is None:
             return
-        for name in old.slices:
+        for name in set(old.slices) - set(keep):
             rec = self.slices.pop(name, None)
             if rec is None:
                 continue

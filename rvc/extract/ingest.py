@@ -49,9 +49,10 @@ class SliceParams:
             raise ValueError(f"sample_rate must be 32000, 40000 or 48000, not {self.sample_rate}")
 
 
-def slice_name(path: Path, content_hash: str, k: int) -> str:
+def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
+    """Stable, unique slice name; the parameters are in it so a re-slice never overwrites."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem)[:40].strip("-") or "audio"
-    return f"{stem}_{content_hash[:8]}_{k:04d}"
+    return f"{stem}_{content_hash[:8]}{params_hash[:4]}_{k:04d}"
 
 
 def _ranges(audio: np.ndarray, p: SliceParams) -> list[tuple[int, int]]:
@@ -142,7 +143,7 @@ def ingest_source(
         if not np.isfinite(chunk).all() or np.abs(chunk).max() == 0:
             continue
         chunk16 = process.resample(chunk, p.sample_rate, SR_16K).astype(np.float32)
-        name = slice_name(src, content_hash, k)
+        name = slice_name(src, content_hash, params_hash, k)
         s = SliceRecord(name, speaker, rec.key, a, b, len(chunk), len(chunk16), array_hash(chunk16))
         out = Path(root)
         audio_io.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import functools
-import glob
 import logging
 import multiprocessing as mp
 from dataclasses import asdict, dataclass, fields
@@ -64,11 +63,11 @@ def collect_sources(inputs: list[Any], downloads: Path) -> list[Source]:
         if audio_url.is_url(spec):
             paths = [audio_url.download(spec, downloads)]
         else:
-            paths = audio_io.find_media([spec])
+            try:
+                paths = audio_io.find_media([spec])
+            except FileNotFoundError as e:
+                raise ExtractError(f"input '{spec}': no such file or folder ({e})") from e
             if not paths:
-                hint = "no such file or folder" if not glob.has_magic(spec) else "glob matched nothing"
-                if not Path(spec).exists() or glob.has_magic(spec):
-                    raise ExtractError(f"input '{spec}': {hint}")
                 raise ExtractError(f"input '{spec}': no audio or video files found in it")
         for p in paths:
             p = Path(p).resolve()
@@ -130,6 +129,7 @@ def run(cfg: DictConfig) -> ExtractResult:
         raise ExtractError(f"bad data options: {e}") from e
 
     store = FeatureStore(cfg.paths.exp_dir)
+    store.clean_temp()
     store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
     ingested = reused = 0
     if "slice" in cfg.stages:

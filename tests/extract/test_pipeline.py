@@ -142,7 +142,8 @@ def test_sharded_devices_give_the_same_features(tmp_path, voice_dir):
     for n, rec in one.store.slices.items():
         a = np.load(one.store.path("features", rec))
         b = np.load(two.store.path("features", two.store.slices[n]))
-        np.testing.assert_array_equal(a, b)
+        # other batch-mates, other padding: equal up to fp16 rounding
+        np.testing.assert_allclose(a, b, atol=5e-3, rtol=1e-2)
         assert two.store.stages["f0"]["done"][n] == rec.sha
 
 
