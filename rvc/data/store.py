@@ -199,6 +199,18 @@ class FeatureStore:
         st = self.stages.get(stage)
         return bool(st) and all(st["done"].get(n) == r.sha for n, r in self.slices.items())
 
+    def check_embedder(self, name: str, dim: int) -> None:
+        """Refuse features made by another embedder (training/inference must match extraction)."""
+        rec = self.params.get("embedder")
+        if rec is None:
+            raise ValueError(f"{self.root}: no content features extracted yet (run extract.py)")
+        if rec.get("name") != name or int(rec.get("dim") or -1) != int(dim):
+            raise ValueError(
+                f"{self.root}: features were extracted with embedder '{rec.get('name')}' "
+                f"({rec.get('dim')}-dim), but '{name}' ({dim}-dim) was asked for; re-run "
+                f"extract.py with embedder={name} or pick the matching embedder"
+            )
+
     # ---- loading (training, audit) ----------------------------------------------------------
     def ok_sources(self) -> list[SourceRecord]:
         return [s for s in self.sources.values() if s.status == "ok"]

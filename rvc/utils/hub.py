@@ -53,5 +53,5 @@ def resolve_file(
             f"cannot get '{filename}' from the hub repo '{repo_id}' ({type(e).__name__}: {e}).\n"
             f"Offline? Download it elsewhere and either pass its local path, or put it in the "
             f"huggingface_hub cache ({cache_dir or HF_HUB_CACHE}) with "
-            f"`huggingface-cli download {repo_id} {filename}`."
+            f"`hf download {repo_id} {filename}`."
         ) from e

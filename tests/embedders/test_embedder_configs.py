@@ -1,0 +1,72 @@
+"""Every conf/embedder option composes and instantiates on CPU without downloading anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from rvc.embedders.base import Embedder
+from rvc.embedders.hubert import PRESETS, HubertEmbedder
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+OPTIONS = sorted(p.stem for p in (CONF / "embedder").glob("*.yaml"))
+
+
+def _compose(option: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return compose(overrides=[f"+embedder={option}", *overrides])
+
+
+def test_all_options_present():
+    expected = {"contentvec", "chinese_hubert_base", "japanese_hubert_base", "korean_hubert_base"}
+    assert expected | {"spin", "spin_v2", "custom", "spectral"} <= set(OPTIONS)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_option_composes_and_instantiates(option, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def no_hub(*_a, **_k):
+        raise AssertionError("an embedder touched the hub at construction")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_hub)
+    extra = [f"embedder.local_path={tmp_path}"] if option == "custom" else []
+    cfg = _compose(option, *extra)
+    assert "device" not in cfg.embedder  # the pipeline passes device=
+    emb = instantiate(cfg.embedder, device="cpu")
+    assert isinstance(emb, Embedder)
+    assert (emb.name, emb.dim, emb.version) == (
+        cfg.embedder.name,
+        cfg.embedder.dim,
+        cfg.embedder.version,
+    )
+    assert emb.dim == {"v1": 256, "v2": 768}[emb.version]
+    if isinstance(emb, HubertEmbedder):
+        assert emb.model is None  # lazy: weights only on first use
+        if option != "custom":
+            assert cfg.embedder.subfolder == PRESETS[cfg.embedder.name]
+    else:
+        out = emb(torch.zeros(1, 3_200) + 0.01 * torch.randn(1, 3_200))
+        assert out.shape == (1, emb.n_frames(3_200), emb.dim)
+
+
+def test_custom_requires_a_path_and_runs_from_one(tmp_path, make_tiny):
+    cfg = _compose("custom")
+    assert OmegaConf.is_missing(cfg.embedder, "local_path")
+    make_tiny(tmp_path / "mine", final_proj=True, fmt="bin")
+    cfg = _compose("custom", f"embedder.local_path={tmp_path / 'mine'}", "embedder.dim=32")
+    emb = instantiate(cfg.embedder, device="cpu")
+    assert emb(torch.randn(2, 4_000) * 0.1).shape == (2, 12, 32)
+
+
+def test_v1_override_and_interpolated_dim():
+    cfg = _compose(
+        "contentvec", "embedder.version=v1", "embedder.dim=256", "+text_dim=${embedder.dim}"
+    )
+    emb = instantiate(cfg.embedder, device="cpu")
+    assert (emb.version, emb.dim, cfg.text_dim) == ("v1", 256, 256)
