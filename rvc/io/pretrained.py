@@ -1,0 +1,209 @@
+"""The `pretrained` config group: where a run's starting G/D weights come from.
+
+`default`: the published files for the vocoder and sample rate (FORMATS.md §2), through
+`rvc.utils.hub.resolve_file` (local hub cache first, optional sha256 check); `none`: train from
+scratch; `custom`: local G/D paths. Each option is a `PretrainedSource` whose
+`resolve(vocoder, sample_rate, use_f0, version)` gives the paths and `load_into(G, D, ...)`
+loads them, refusing files whose tensors do not fit the networks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from rvc.io.checkpoints import ArchitectureMismatchError, load_model_state, load_state_checked
+from rvc.io.detect import ModelDetectionError, detect_generator, discriminator_count
+from rvc.io.safe_load import ModelFileError
+from rvc.utils.hub import MissingModelFileError, resolve_file
+
+APPLIO_REPO = "IAHispano/Applio"
+RVC_REPO = "lj1995/VoiceConversionWebUI"
+
+
+class PretrainedNotAvailableError(ValueError):
+    """No published pretrained exists for this vocoder / sample rate / F0 / version."""
+
+
+@dataclass(frozen=True)
+class PretrainedPaths:
+    """Local files to start from; `None` = that network starts from random weights."""
+
+    generator: Path | None = None
+    discriminator: Path | None = None
+
+
+def _khz(sample_rate: int) -> str:
+    return f"{int(sample_rate) // 1000}k"
+
+
+def default_pretrained_files(
+    vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+) -> tuple[str, str, str]:
+    """(hub repo id, G filename, D filename) of the published pretrained, or a clear error."""
+    sr = int(sample_rate)
+    if sr not in (32000, 40000, 48000):
+        raise PretrainedNotAvailableError(
+            f"no published pretrained at {sr} Hz (only 32k, 40k, 48k)"
+        )
+    if vocoder == "MRF HiFi-GAN":
+        raise PretrainedNotAvailableError(
+            "no published pretrained exists for the MRF HiFi-GAN vocoder; use "
+            "`pretrained=none` or `pretrained=custom` with your own G/D files"
+        )
+    if vocoder == "RefineGAN":
+        if sr != 32000 or not use_f0 or version != "v2":
+            raise PretrainedNotAvailableError(
+                f"the published RefineGAN pretrained is v2, pitch-guided, 32k only (asked: "
+                f"{version}, {'F0' if use_f0 else 'no F0'}, {_khz(sr)}); use `sample_rate=32000`, "
+                "`pretrained=none` or `pretrained=custom`"
+            )
+        return APPLIO_REPO, "Resources/refinegan/f0G32k.pth", "Resources/refinegan/f0D32k.pth"
+    if vocoder != "HiFi-GAN":
+        raise PretrainedNotAvailableError(f"unknown vocoder {vocoder!r}")
+    if version not in ("v1", "v2"):
+        raise PretrainedNotAvailableError(f"unknown version {version!r} (v1 or v2)")
+    prefix = "f0" if use_f0 else ""
+    if use_f0 and version == "v2":  # the files Applio publishes
+        base = "Resources/pretrained_v2/"
+        return APPLIO_REPO, f"{base}f0G{_khz(sr)}.pth", f"{base}f0D{_khz(sr)}.pth"
+    # v1 and no-F0 pretrained are only published by the RVC WebUI
+    base = "pretrained_v2/" if version == "v2" else "pretrained/"
+    return RVC_REPO, f"{base}{prefix}G{_khz(sr)}.pth", f"{base}{prefix}D{_khz(sr)}.pth"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _describe(state: Mapping) -> str:
+    """A short description of what a G/D state dict was built for, for mismatch errors."""
+    try:
+        d = detect_generator(state)
+        return f" (the file holds a {d.version} {d.vocoder} generator at {d.sample_rate} Hz, {'F0' if d.use_f0 else 'no F0'})"
+    except ModelDetectionError:
+        n = discriminator_count(state)
+        return f" (the file holds a discriminator with {n} sub-discriminators)" if n else ""
+
+
+def load_pretrained(
+    paths: PretrainedPaths, generator: nn.Module | None, discriminator: nn.Module | None = None
+) -> None:
+    """Load the pretrained G/D into the networks; `ArchitectureMismatchError` if they differ."""
+    for path, net in ((paths.generator, generator), (paths.discriminator, discriminator)):
+        if path is None or net is None:
+            continue
+        state = load_model_state(path)
+        try:
+            load_state_checked(net, state, f"pretrained {path}")
+        except ArchitectureMismatchError as e:
+            raise ArchitectureMismatchError(f"{e}{_describe(state)}") from None
+
+
+class PretrainedSource:
+    """Base of the `pretrained` options: resolve paths, then load them into G and D."""
+
+    def resolve(
+        self, vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+    ) -> PretrainedPaths:
+        """Local G/D paths for this architecture."""
+        raise NotImplementedError
+
+    def load_into(
+        self,
+        generator: nn.Module | None,
+        discriminator: nn.Module | None,
+        *,
+        vocoder: str,
+        sample_rate: int,
+        use_f0: bool = True,
+        version: str = "v2",
+    ) -> PretrainedPaths:
+        """Resolve and load; returns the paths used."""
+        paths = self.resolve(vocoder, sample_rate, use_f0, version)
+        load_pretrained(paths, generator, discriminator)
+        return paths
+
+
+class NoPretrained(PretrainedSource):
+    """Train from random weights."""
+
+    def resolve(
+        self, vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+    ) -> PretrainedPaths:
+        """No files."""
+        return PretrainedPaths()
+
+
+class DefaultPretrained(PretrainedSource):
+    """The published pretrained for the vocoder and sample rate, from the hub (cache first)."""
+
+    def __init__(
+        self,
+        repo_id: str = APPLIO_REPO,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        sha256: Mapping[str, str] | None = None,
+        discriminator: bool = True,
+    ) -> None:
+        self.repo_id = repo_id
+        self.revision = revision
+        self.cache_dir = cache_dir
+        self.sha256 = dict(sha256 or {})  # hub filename -> expected sha256 hex
+        self.discriminator = discriminator
+
+    def _fetch(self, repo_id: str, filename: str) -> Path:
+        # a mirror repo replaces Applio's; lj1995 files keep their own repo
+        repo = self.repo_id if repo_id == APPLIO_REPO else repo_id
+        path = resolve_file(repo, filename, revision=self.revision, cache_dir=self.cache_dir)
+        expected = self.sha256.get(filename) or self.sha256.get(Path(filename).name)
+        if expected:
+            actual = file_sha256(path)
+            if actual.lower() != str(expected).lower():
+                raise ModelFileError(
+                    f"{path}: sha256 {actual} does not match the expected {expected} for "
+                    f"'{filename}'; the download may be damaged: delete it and fetch it again"
+                )
+        return path
+
+    def resolve(
+        self, vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+    ) -> PretrainedPaths:
+        """Hub files for this architecture; `MissingModelFileError` offline without a cache."""
+        repo_id, g_file, d_file = default_pretrained_files(vocoder, sample_rate, use_f0, version)
+        g = self._fetch(repo_id, g_file)
+        d = self._fetch(repo_id, d_file) if self.discriminator else None
+        return PretrainedPaths(g, d)
+
+
+class CustomPretrained(PretrainedSource):
+    """Local G and/or D files (e.g. a community pretrained)."""
+
+    def __init__(
+        self,
+        generator: str | os.PathLike | None = None,
+        discriminator: str | os.PathLike | None = None,
+    ) -> None:
+        if not generator and not discriminator:
+            raise ValueError("pretrained=custom needs a generator and/or a discriminator path")
+        self.generator = Path(generator).expanduser() if generator else None
+        self.discriminator = Path(discriminator).expanduser() if discriminator else None
+
+    def resolve(
+        self, vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+    ) -> PretrainedPaths:
+        """The given files, which must exist."""
+        for p in (self.generator, self.discriminator):
+            if p is not None and not p.is_file():
+                raise MissingModelFileError(f"custom pretrained file not found: {p}")
+        return PretrainedPaths(self.generator, self.discriminator)

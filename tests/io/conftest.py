@@ -1,0 +1,42 @@
+"""Tiny synthesizers (standard upsampling, few channels) and seeded inference for io tests."""
+
+from __future__ import annotations
+
+import torch
+
+from rvc.io.detect import SR_TABLE
+from rvc.io.voice_model import build_synthesizer
+
+
+def tiny_config(sr: int = 40000, spk: int = 3) -> list:
+    """An 18-item config with the real upsampling of `sr` but a few channels only."""
+    n_fft, rates, kernels = SR_TABLE[sr]
+    return [
+        n_fft // 2 + 1, 32, 8, 8, 16, 2, 1, 3, 0, "1", [3, 5], [[1, 3, 5], [1, 3, 5]],
+        list(rates), 32, list(kernels), spk, 8, sr,
+    ]  # fmt: skip
+
+
+def tiny_synth(
+    vocoder: str = "HiFi-GAN",
+    sr: int = 40000,
+    use_f0: bool = True,
+    version: str = "v2",
+    seed: int = 0,
+) -> torch.nn.Module:
+    """A random tiny synthesizer in eval mode."""
+    torch.manual_seed(seed)
+    dim = 768 if version == "v2" else 256
+    return build_synthesizer(tiny_config(sr), use_f0, vocoder, dim).eval()
+
+
+def infer(net: torch.nn.Module, frames: int = 12, seed: int = 1) -> torch.Tensor:
+    """Seeded conversion of fixed random features: same weights -> same waveform [1, 1, N]."""
+    g = torch.Generator().manual_seed(123)
+    phone = torch.randn(1, frames, net.text_enc_hidden_dim, generator=g)
+    pitchf = 100 + 100 * torch.rand(1, frames, generator=g)
+    pitch = torch.randint(1, 256, (1, frames), generator=g)
+    torch.manual_seed(seed)  # the prior sample and the NSF noise draw from the global RNG
+    with torch.no_grad():
+        wav, *_ = net.infer(phone, torch.tensor([frames]), pitch, pitchf, sid=0)
+    return wav
