@@ -169,3 +169,15 @@ def test_killed_run_resumes_without_truncated_files(tmp_path):
         sf.read(res.store.path("sliced", rec))
         np.load(res.store.path("f0", rec))
         np.load(res.store.path("features", rec))
+
+
+@pytest.mark.parametrize("f0", ["crepe_tiny", "fcpe", "harvest"])
+def test_offline_f0_methods_fill_the_store(tmp_path, f0):
+    d = tmp_path / "v"
+    write(d / "a.wav", voiced_clip(40000, 180.0, segments=(1.6,)), 40000)
+    res = run(_cfg(tmp_path, [d], f"f0={f0}"))
+    voiced = np.concatenate([np.load(res.store.path("f0", r)) for r in res.store.slices.values()])
+    voiced = voiced[voiced > 0]
+    assert len(voiced) > 50
+    cents = 1200 * np.abs(np.log2(np.median(voiced) / 180.0))
+    assert cents < 50  # the clip wobbles ±5 % around 180 Hz
