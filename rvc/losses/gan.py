@@ -1,0 +1,128 @@
+"""RVC's GAN losses: least-squares adversarial, feature matching, mel L1 and the VITS KL.
+
+Pure functions plus two small modules that weight and sum them. The only place the fake
+waveform is detached for the discriminator step is `DiscriminatorLoss.forward`. Weights come
+from the constructor; RVC's hard-wired `feature_loss × 2` is expressed as the default fm
+weight 2.0, so the defaults reproduce RVC's total: adv + 2·fm + 45·mel + 1·KL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+Logits = Sequence[torch.Tensor]
+FeatureMaps = Sequence[Sequence[torch.Tensor]]
+
+
+def discriminator_loss(
+    real_logits: Logits, fake_logits: Logits
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Σ_d mean((1 − D(y))²) + mean(D(ŷ)²) -> (total, per-D real terms, per-D fake terms)."""
+    real_terms = [torch.mean((1 - dr.float()) ** 2) for dr in real_logits]
+    fake_terms = [torch.mean(dg.float() ** 2) for dg in fake_logits]
+    total = torch.stack(real_terms).sum() + torch.stack(fake_terms).sum()
+    return total, real_terms, fake_terms
+
+
+def generator_loss(fake_logits: Logits) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Σ_d mean((1 − D(ŷ))²) -> (total, per-D terms)."""
+    terms = [torch.mean((1 - dg.float()) ** 2) for dg in fake_logits]
+    return torch.stack(terms).sum(), terms
+
+
+def feature_loss(real_fmaps: FeatureMaps, fake_fmaps: FeatureMaps) -> torch.Tensor:
+    """Σ over discriminators and layers of mean |f(y) − f(ŷ)| (real maps are targets)."""
+    terms = [
+        torch.mean(torch.abs(r.detach().float() - g.float()))
+        for dr, dg in zip(real_fmaps, fake_fmaps, strict=True)
+        for r, g in zip(dr, dg, strict=True)
+    ]
+    return torch.stack(terms).sum()
+
+
+def kl_loss(
+    z_p: torch.Tensor,
+    logs_q: torch.Tensor,
+    m_p: torch.Tensor,
+    logs_p: torch.Tensor,
+    z_mask: torch.Tensor,
+) -> torch.Tensor:
+    """KL(q ‖ p) sampled at z_p, summed over channels, averaged over valid frames (as RVC).
+
+    z_p, logs_q, m_p, logs_p [B, C, T]; z_mask [B, 1, T].
+    """
+    z_p, logs_q, m_p, logs_p = (t.float() for t in (z_p, logs_q, m_p, logs_p))
+    kl = logs_p - logs_q - 0.5 + 0.5 * (z_p - m_p) ** 2 * torch.exp(-2.0 * logs_p)
+    return torch.sum(kl * z_mask) / torch.sum(z_mask)
+
+
+def mel_l1(mel_real: torch.Tensor, mel_fake: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of log-mels [B, n_mels, T]."""
+    return F.l1_loss(mel_fake.float(), mel_real.float())
+
+
+class DiscriminatorLoss(nn.Module):
+    """Run D on real and detached fake audio; least-squares loss terms keyed `d/...`."""
+
+    def forward(
+        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """real, fake [B, 1, T] -> {"d/loss", "d/real", "d/fake"}."""
+        real_logits, fake_logits, _, _ = discriminator(real, fake.detach())
+        total, real_terms, fake_terms = discriminator_loss(real_logits, fake_logits)
+        return {
+            "d/loss": total,
+            "d/real": torch.stack(real_terms).sum().detach(),
+            "d/fake": torch.stack(fake_terms).sum().detach(),
+        }
+
+
+class GeneratorLoss(nn.Module):
+    """Weighted generator objective; returns raw terms `g/<name>`, weighted `g/<name>_weighted`,
+    and the total `g/loss`."""
+
+    def __init__(
+        self,
+        mel: float = 45.0,
+        kl: float = 1.0,
+        fm: float = 2.0,
+        adv: float = 1.0,
+        mel_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = mel_l1,
+    ) -> None:
+        super().__init__()
+        self.weights = {"mel": float(mel), "kl": float(kl), "fm": float(fm), "adv": float(adv)}
+        self.mel_fn = mel_fn
+
+    def forward(
+        self,
+        discriminator: nn.Module,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        mel_real: torch.Tensor,
+        mel_fake: torch.Tensor,
+        kl_stats: tuple[torch.Tensor, ...] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """real, fake [B, 1, T]; mel_real/mel_fake what `mel_fn` compares (log-mels for the
+        default L1; waveforms for a multi-scale mel loss); kl_stats (z_p, logs_q, m_p, logs_p,
+        z_mask) or None to skip the KL term."""
+        _, fake_logits, real_fmaps, fake_fmaps = discriminator(real, fake)
+        raw = {
+            "mel": self.mel_fn(mel_real, mel_fake),
+            "adv": generator_loss(fake_logits)[0],
+            "fm": feature_loss(real_fmaps, fake_fmaps),
+        }
+        if kl_stats is not None:
+            raw["kl"] = kl_loss(*kl_stats)
+        out: dict[str, torch.Tensor] = {}
+        total = None
+        for name, value in raw.items():
+            weighted = value * self.weights[name]
+            total = weighted if total is None else total + weighted
+            out[f"g/{name}"] = value.detach()
+            out[f"g/{name}_weighted"] = weighted.detach()
+        out["g/loss"] = total
+        return out

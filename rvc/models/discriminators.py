@@ -1,0 +1,136 @@
+"""RVC's multi-period discriminator: one scale discriminator plus period discriminators.
+
+`version` picks the set stored in pretrained D files: "v1" periods 2..17, "v2" periods 2..37,
+"v3" (RefineGAN) periods 2..11 plus three STFT-resolution discriminators. Each discriminator
+returns (logits [B, N], feature maps); the ensemble runs real and fake as one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+from rvc.models.commons import LRELU_SLOPE, get_padding
+
+PERIODS = {
+    "v1": (2, 3, 5, 7, 11, 17),
+    "v2": (2, 3, 5, 7, 11, 17, 23, 37),
+    "v3": (2, 3, 5, 7, 11),
+}
+RESOLUTIONS_V3 = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
+
+
+def _norm(use_spectral_norm: bool):
+    return spectral_norm if use_spectral_norm else weight_norm
+
+
+class DiscriminatorS(nn.Module):
+    """Scale discriminator: strided grouped 1-D convolutions over the raw waveform."""
+
+    def __init__(self, use_spectral_norm: bool = False) -> None:
+        super().__init__()
+        norm = _norm(use_spectral_norm)
+        specs = [  # (in, out, kernel, stride, groups, padding)
+            (1, 16, 15, 1, 1, 7),
+            (16, 64, 41, 4, 4, 20),
+            (64, 256, 41, 4, 16, 20),
+            (256, 1024, 41, 4, 64, 20),
+            (1024, 1024, 41, 4, 256, 20),
+            (1024, 1024, 5, 1, 1, 2),
+        ]
+        self.convs = nn.ModuleList(
+            norm(nn.Conv1d(i, o, k, s, groups=g, padding=p)) for i, o, k, s, g, p in specs
+        )
+        self.conv_post = norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x [B, 1, T] -> (logits [B, N], feature maps)."""
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
+
+
+class DiscriminatorP(nn.Module):
+    """Period discriminator: folds the waveform into [T / p, p] and convolves along time."""
+
+    def __init__(
+        self, period: int, kernel_size: int = 5, stride: int = 3, use_spectral_norm: bool = False
+    ) -> None:
+        super().__init__()
+        self.period = period
+        norm = _norm(use_spectral_norm)
+        chans = [1, 32, 128, 512, 1024, 1024]
+        strides = [stride, stride, stride, stride, 1]
+        pad = (get_padding(kernel_size, 1), 0)
+        self.convs = nn.ModuleList(
+            norm(nn.Conv2d(chans[i], chans[i + 1], (kernel_size, 1), (strides[i], 1), padding=pad))
+            for i in range(5)
+        )
+        self.conv_post = norm(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x [B, 1, T] -> (logits [B, N], feature maps)."""
+        b, c, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
+        x = x.view(b, c, -1, self.period)  # [B, 1, T / p, p]
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """The RVC discriminator ensemble (`discriminators.0` is the scale one)."""
+
+    def __init__(self, version: str = "v2", use_spectral_norm: bool = False) -> None:
+        super().__init__()
+        if version not in PERIODS:
+            raise ValueError(f"unknown discriminator version '{version}'; use v1, v2 or v3")
+        self.version = version
+        discs: list[nn.Module] = [DiscriminatorS(use_spectral_norm)]
+        discs += [DiscriminatorP(p, use_spectral_norm=use_spectral_norm) for p in PERIODS[version]]
+        if version == "v3":
+            # written separately (rvc.models.resolution_discriminator); only RefineGAN needs it
+            from rvc.models.resolution_discriminator import DiscriminatorR
+
+            discs += [
+                DiscriminatorR(r, use_spectral_norm=use_spectral_norm) for r in RESOLUTIONS_V3
+            ]
+        self.discriminators = nn.ModuleList(discs)
+
+    def forward(
+        self, y: torch.Tensor, y_hat: torch.Tensor
+    ) -> tuple[
+        list[torch.Tensor], list[torch.Tensor], list[list[torch.Tensor]], list[list[torch.Tensor]]
+    ]:
+        """Real y and fake y_hat [B, 1, T] -> (real logits, fake logits, real fmaps, fake fmaps)."""
+        b = y.size(0)
+        both = y.shape == y_hat.shape
+        # one pass over the concatenated batch: half the launches and weight-norm recomputes
+        x = torch.cat([y, y_hat.to(y.dtype)], dim=0) if both else None
+        real_logits, fake_logits, real_fmaps, fake_fmaps = [], [], [], []
+        for d in self.discriminators:
+            if both:
+                logits, fmap = d(x)
+                real_logits.append(logits[:b])
+                fake_logits.append(logits[b:])
+                real_fmaps.append([f[:b] for f in fmap])
+                fake_fmaps.append([f[b:] for f in fmap])
+            else:
+                logits_r, fmap_r = d(y)
+                logits_g, fmap_g = d(y_hat)
+                real_logits.append(logits_r)
+                fake_logits.append(logits_g)
+                real_fmaps.append(fmap_r)
+                fake_fmaps.append(fmap_g)
+        return real_logits, fake_logits, real_fmaps, fake_fmaps

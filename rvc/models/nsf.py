@@ -1,0 +1,85 @@
+"""Neural-source-filter excitation: a sine (plus harmonics) source driven by frame-rate F0.
+
+Shared by the NSF HiFi-GAN (harmonic_num 0) and the MRF HiFi-GAN (harmonic_num 8). Math as
+Applio's NSF generator: phase is the running sum of f0 / sr over the nearest-upsampled F0,
+accumulated per frame modulo 1 so float32 keeps its precision on long inputs; unvoiced
+samples (f0 <= threshold) get only noise of std sine_amp / 3. Noise and the harmonics' random
+start phases come from the global RNG, so outputs repeat under `torch.manual_seed`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SineGen(nn.Module):
+    """F0 [B, T] Hz at frame rate -> sine source [B, T·upp, harmonic_num + 1] and uv [B, T·upp, 1]."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        harmonic_num: int = 0,
+        sine_amp: float = 0.1,
+        noise_std: float = 0.003,
+        voiced_threshold: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+        self.harmonic_num = int(harmonic_num)
+        self.dim = self.harmonic_num + 1
+        self.sine_amp = sine_amp
+        self.noise_std = noise_std
+        self.voiced_threshold = voiced_threshold
+
+    @torch.no_grad()
+    def forward(self, f0: torch.Tensor, upp: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """f0 [B, T] Hz, upp samples per frame -> (sine_waves [B, T·upp, dim], uv [B, T·upp, 1])."""
+        b, t = f0.shape
+        f0 = f0.float().unsqueeze(-1)  # [B, T, 1]; phase needs float32 even under autocast
+        device = f0.device
+        steps = torch.arange(1, upp + 1, device=device, dtype=f0.dtype)  # [upp]
+        phase = f0 / self.sample_rate * steps  # [B, T, upp] phase within each frame
+        # phase carried into each frame = sum of the previous frames' last phases, modulo 1
+        carry = torch.fmod(phase[:, :-1, -1:] + 0.5, 1.0) - 0.5  # [B, T-1, 1]
+        carry = carry.cumsum(dim=1).fmod(1.0)
+        phase = phase + torch.nn.functional.pad(carry, (0, 0, 1, 0))
+        phase = phase.reshape(b, t * upp, 1)
+        harmonics = torch.arange(1, self.dim + 1, device=device, dtype=f0.dtype)  # [dim]
+        phase = phase * harmonics.view(1, 1, -1)  # [B, T·upp, dim]
+        # random start phase for the overtones only; the fundamental starts at 0
+        start = torch.rand(1, 1, self.dim, device=device)
+        start = start * (harmonics.view(1, 1, -1) > 1)
+        sine_waves = torch.sin(2 * math.pi * (phase + start)) * self.sine_amp
+
+        uv = (f0 > self.voiced_threshold).float()  # [B, T, 1]
+        uv = uv.repeat_interleave(upp, dim=1)  # [B, T·upp, 1]
+        noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
+        noise = noise_amp * torch.randn_like(sine_waves)
+        return sine_waves * uv + noise, uv
+
+
+class SourceModuleHnNSF(nn.Module):
+    """Harmonic-plus-noise source merged to one channel: F0 [B, T] -> excitation [B, 1, T·upp]."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        harmonic_num: int = 0,
+        sine_amp: float = 0.1,
+        add_noise_std: float = 0.003,
+        voiced_threshold: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.l_sin_gen = SineGen(
+            sample_rate, harmonic_num, sine_amp, add_noise_std, voiced_threshold
+        )
+        self.l_linear = nn.Linear(harmonic_num + 1, 1)
+
+    def forward(self, f0: torch.Tensor, upp: int) -> torch.Tensor:
+        """f0 [B, T] Hz -> [B, 1, T·upp]."""
+        sine_waves, _ = self.l_sin_gen(f0, upp)
+        merged = torch.tanh(self.l_linear(sine_waves.to(self.l_linear.weight.dtype)))
+        return merged.transpose(1, 2)

@@ -1,0 +1,175 @@
+"""The RVC generator (VITS-style): enc_p, flow, vocoder `dec`, enc_q (training) and emb_g.
+
+Constructed from the 18-item `config` list stored in every RVC `.pth` (FORMATS.md §1), so any
+v1/v2, F0/no-F0, 32k/40k/48k model builds with `Synthesizer(*config, use_f0=..., ...)` and its
+weights load with strict=True once weight-norm names are mapped (rvc.io).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from rvc.models.commons import (
+    parse_sample_rate,
+    rand_slice_segments,
+    remove_weight_norm,
+    slice_segments,
+)
+from rvc.models.encoders import PosteriorEncoder, TextEncoder
+from rvc.models.flow import ResidualCouplingBlock
+from rvc.models.vocoders import vocoder_class
+
+# RVC samples the prior at a reduced temperature at inference
+INFER_NOISE_SCALE = 0.66666
+
+
+class Synthesizer(nn.Module):
+    """RVC generator. Training: `forward`; conversion: `infer` (no enc_q needed)."""
+
+    def __init__(
+        self,
+        spec_channels: int,
+        segment_size: int,
+        inter_channels: int,
+        hidden_channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int,
+        p_dropout: float,
+        resblock: str,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+        upsample_rates: Sequence[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: Sequence[int],
+        spk_embed_dim: int,
+        gin_channels: int,
+        sr: int | str,
+        *,
+        use_f0: bool = True,
+        text_enc_hidden_dim: int = 768,
+        vocoder: str = "HiFi-GAN",
+        **vocoder_kwargs,
+    ) -> None:
+        super().__init__()
+        if str(resblock) != "1":
+            raise ValueError(f"resblock '{resblock}' is not supported; RVC models use '1'")
+        self.segment_size = int(segment_size)
+        self.use_f0 = bool(use_f0)
+        self.vocoder = vocoder
+        self.sample_rate = parse_sample_rate(sr)
+        self.hop_length = math.prod(upsample_rates)
+        self.text_enc_hidden_dim = int(text_enc_hidden_dim)
+        # the 18-item list as RVC stores it, for writing .pth files
+        self.config = [
+            spec_channels, segment_size, inter_channels, hidden_channels, filter_channels,
+            n_heads, n_layers, kernel_size, p_dropout, resblock, list(resblock_kernel_sizes),
+            [list(d) for d in resblock_dilation_sizes], list(upsample_rates),
+            upsample_initial_channel, list(upsample_kernel_sizes), spk_embed_dim, gin_channels,
+            self.sample_rate,
+        ]  # fmt: skip
+
+        # registration order follows RVC so state dicts list keys in the same order
+        self.enc_p = TextEncoder(
+            inter_channels,
+            hidden_channels,
+            filter_channels,
+            n_heads,
+            n_layers,
+            kernel_size,
+            p_dropout,
+            embedding_dim=self.text_enc_hidden_dim,
+            f0=self.use_f0,
+        )
+        self.dec = vocoder_class(vocoder, self.use_f0)(
+            inter_channels,
+            resblock_kernel_sizes,
+            resblock_dilation_sizes,
+            upsample_rates,
+            upsample_initial_channel,
+            upsample_kernel_sizes,
+            gin_channels,
+            self.sample_rate,
+            **vocoder_kwargs,
+        )
+        self.enc_q = PosteriorEncoder(
+            spec_channels, inter_channels, hidden_channels, 5, 1, 16, gin_channels=gin_channels
+        )
+        self.flow = ResidualCouplingBlock(
+            inter_channels, hidden_channels, 5, 1, 3, gin_channels=gin_channels
+        )
+        self.emb_g = nn.Embedding(spk_embed_dim, gin_channels)
+
+    def forward(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        pitch: torch.Tensor | None,
+        pitchf: torch.Tensor | None,
+        y: torch.Tensor,
+        y_lengths: torch.Tensor,
+        ds: torch.Tensor,
+    ) -> tuple:
+        """Training pass on a random segment.
+
+        phone [B, T, dim], phone_lengths [B], pitch [B, T] coarse 1..255, pitchf [B, T] Hz,
+        y [B, spec_channels, T] linear spectrogram, y_lengths [B], ds [B] speaker ids ->
+        (wav [B, 1, segment_size·hop], ids_slice [B], x_mask, y_mask,
+         (z, z_p, m_p, logs_p, m_q, logs_q)).
+        """
+        g = self.emb_g(ds).unsqueeze(-1)  # [B, gin, 1]
+        m_p, logs_p, x_mask = self.enc_p(phone, pitch if self.use_f0 else None, phone_lengths)
+        z, m_q, logs_q, y_mask = self.enc_q(y, y_lengths, g=g)
+        z_p = self.flow(z, y_mask, g=g)
+        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size)
+        f0_slice = None
+        if self.use_f0:
+            if pitchf is None:
+                raise ValueError("this model is pitch-guided: pitchf (Hz) is required")
+            if pitchf.size(1) < self.segment_size:
+                pitchf = torch.nn.functional.pad(pitchf, (0, self.segment_size - pitchf.size(1)))
+            f0_slice = slice_segments(pitchf, ids_slice, self.segment_size)  # [B, S]
+        wav = self.dec(z_slice, f0_slice, g=g)
+        return wav, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
+
+    @torch.no_grad()
+    def infer(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        pitchf: torch.Tensor | None = None,
+        sid: torch.Tensor | int = 0,
+        rate: float | torch.Tensor | None = None,
+        *,
+        noise_scale: float = INFER_NOISE_SCALE,
+    ) -> tuple:
+        """Convert: phone [B, T, dim], lengths [B], pitch [B, T], pitchf [B, T] Hz, sid [B] ->
+        (wav [B, 1, T·hop], x_mask [B, 1, T], (z, z_p, m_p, logs_p)).
+
+        `rate` in (0, 1] keeps only the last `rate` fraction of frames (RVC's realtime trick).
+        """
+        if self.use_f0 and pitchf is None:
+            raise ValueError("this model is pitch-guided: pitchf (Hz) is required")
+        if not torch.is_tensor(sid):
+            sid = torch.full((phone.size(0),), int(sid), dtype=torch.long, device=phone.device)
+        g = self.emb_g(sid).unsqueeze(-1)  # [B, gin, 1]
+        m_p, logs_p, x_mask = self.enc_p(phone, pitch if self.use_f0 else None, phone_lengths)
+        z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * noise_scale) * x_mask
+        if rate is not None:
+            head = int(z_p.size(2) * (1.0 - float(rate)))
+            z_p, x_mask = z_p[:, :, head:], x_mask[:, :, head:]
+            if pitchf is not None:
+                pitchf = pitchf[:, head:]
+        z = self.flow(z_p, x_mask, g=g, reverse=True)
+        wav = self.dec(z * x_mask, pitchf if self.use_f0 else None, g=g)
+        return wav, x_mask, (z, z_p, m_p, logs_p)
+
+    def remove_weight_norm(self) -> None:
+        """Fold every weight norm into plain weights (faster inference; not for training)."""
+        remove_weight_norm(self)

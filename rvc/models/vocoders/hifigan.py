@@ -1,0 +1,180 @@
+"""RVC's HiFi-GAN decoders: `HiFiGANNSF` (pitch-guided, the default) and `HiFiGAN` (no F0).
+
+Layout as RVC files: `conv_pre`, weight-normed `ups.N`, `resblocks.N.convs1/convs2.M`
+(len(resblock_kernel_sizes) blocks per upsampling stage), `conv_post` (no bias), `cond`;
+the NSF variant adds `m_source.l_linear` and `noise_convs.N`, which inject the sine source
+downsampled to each stage's rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
+from rvc.models.commons import LRELU_SLOPE, get_padding, parse_sample_rate, remove_weight_norm, wn
+from rvc.models.nsf import SourceModuleHnNSF
+
+
+class ResBlock(nn.Module):
+    """HiFi-GAN ResBlock1: per dilation, lrelu → dilated conv → lrelu → conv, plus residual."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 3, 5)):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            wn(
+                nn.Conv1d(
+                    channels, channels, kernel_size, dilation=d, padding=get_padding(kernel_size, d)
+                )
+            )
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            wn(nn.Conv1d(channels, channels, kernel_size, padding=get_padding(kernel_size)))
+            for _ in dilations
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, T] -> [B, C, T]."""
+        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
+            y = conv1(F.leaky_relu(x, LRELU_SLOPE))
+            x = x + conv2(F.leaky_relu(y, LRELU_SLOPE))
+        return x
+
+
+def _upsample_layer(in_ch: int, out_ch: int, rate: int, kernel: int) -> nn.Module:
+    # odd rates (not in stock RVC configs) use Applio's padding/output_padding so length = T·rate
+    padding = (kernel - rate) // 2 if rate % 2 == 0 else rate // 2 + rate % 2
+    conv = nn.ConvTranspose1d(in_ch, out_ch, kernel, rate, padding=padding, output_padding=rate % 2)
+    return wn(conv)
+
+
+class HiFiGAN(nn.Module):
+    """Plain HiFi-GAN decoder for no-F0 models: latent [B, C, T] -> waveform [B, 1, T·hop]."""
+
+    def __init__(
+        self,
+        initial_channel: int,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+        upsample_rates: Sequence[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: Sequence[int],
+        gin_channels: int = 0,
+        sr: int | str | None = None,
+        checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.checkpointing = checkpointing  # recompute resblocks in backward to save memory
+        if len(upsample_rates) != len(upsample_kernel_sizes):
+            raise ValueError("upsample_rates and upsample_kernel_sizes differ in length")
+        if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):
+            raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+        self.num_kernels = len(resblock_kernel_sizes)
+        self.upp = math.prod(upsample_rates)
+        self.sample_rate = None if sr is None else parse_sample_rate(sr)
+        self.channels = [
+            upsample_initial_channel // (2 ** (i + 1)) for i in range(len(upsample_rates))
+        ]
+        self.conv_pre = nn.Conv1d(initial_channel, upsample_initial_channel, 7, 1, padding=3)
+        self.ups = nn.ModuleList(
+            _upsample_layer(upsample_initial_channel // (2**i), self.channels[i], u, k)
+            for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=True))
+        )
+        self.resblocks = nn.ModuleList(
+            ResBlock(ch, k, d)
+            for ch in self.channels
+            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=True)
+        )
+        self.conv_post = nn.Conv1d(self.channels[-1], 1, 7, 1, padding=3, bias=False)
+        self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1) if gin_channels else None
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._resblocks, i, x, use_reentrant=False)
+        return self._resblocks(i, x)
+
+    def _resblocks(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        # the parallel resblocks of one stage, averaged
+        first = i * self.num_kernels
+        xs = self.resblocks[first](x)
+        for j in range(first + 1, first + self.num_kernels):
+            xs = xs + self.resblocks[j](x)
+        return xs / self.num_kernels
+
+    def _head(self, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+        x = self.conv_pre(x)
+        if g is not None and self.cond is not None:
+            x = x + self.cond(g)
+        return x
+
+    def _tail(self, x: torch.Tensor) -> torch.Tensor:
+        # RVC's last leaky ReLU uses torch's default slope 0.01, not LRELU_SLOPE
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+
+    def forward(
+        self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [B, C, T], f0 ignored, g [B, gin, 1] -> [B, 1, T·hop]."""
+        x = self._head(x, g)
+        for i, up in enumerate(self.ups):
+            x = self._stage(i, up(F.leaky_relu(x, LRELU_SLOPE)))
+        return self._tail(x)
+
+    def remove_weight_norm(self) -> None:
+        """Fold weight norm into plain weights (inference)."""
+        remove_weight_norm(self)
+
+
+class HiFiGANNSF(HiFiGAN):
+    """Pitch-guided (NSF) HiFi-GAN: latent [B, C, T] + F0 [B, T] Hz -> waveform [B, 1, T·hop]."""
+
+    def __init__(
+        self,
+        initial_channel: int,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+        upsample_rates: Sequence[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: Sequence[int],
+        gin_channels: int = 0,
+        sr: int | str = 40000,
+        harmonic_num: int = 0,
+        checkpointing: bool = False,
+    ) -> None:
+        super().__init__(
+            initial_channel,
+            resblock_kernel_sizes,
+            resblock_dilation_sizes,
+            upsample_rates,
+            upsample_initial_channel,
+            upsample_kernel_sizes,
+            gin_channels,
+            sr,
+            checkpointing,
+        )
+        self.m_source = SourceModuleHnNSF(self.sample_rate, harmonic_num=harmonic_num)
+        self.noise_convs = nn.ModuleList()
+        for i, ch in enumerate(self.channels):
+            # bring the sample-rate source down to stage i's rate
+            stride = math.prod(upsample_rates[i + 1 :])
+            kernel = 1 if stride == 1 else stride * 2 - stride % 2
+            padding = 0 if stride == 1 else (kernel - stride) // 2
+            self.noise_convs.append(nn.Conv1d(1, ch, kernel, stride=stride, padding=padding))
+
+    def forward(
+        self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [B, C, T], f0 [B, T] Hz, g [B, gin, 1] -> [B, 1, T·hop]."""
+        if f0 is None:
+            raise ValueError("HiFiGANNSF needs f0 (pitch in Hz per frame)")
+        har_source = self.m_source(f0, self.upp)  # [B, 1, T·hop]
+        x = self._head(x, g)
+        for i, (up, noise_conv) in enumerate(zip(self.ups, self.noise_convs, strict=True)):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = self._stage(i, x + noise_conv(har_source))
+        return self._tail(x)
