@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from rvc.audio import io as audio_io
 from rvc.audio import url as audio_url
 from rvc.data import audit as audit_mod
-from rvc.data.store import FeatureStore, config_hash, file_hash
+from rvc.data.store import FeatureStore, SourceRecord, config_hash, file_hash
 from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
 from rvc.utils.device import extract_devices
@@ -51,8 +51,14 @@ def speaker_of(path: Path) -> int:
     return int(path.parent.name) if path.parent.name.isdigit() else 0
 
 
-def collect_sources(inputs: list[Any], downloads: Path) -> list[Source]:
-    """Expand files, folders, globs and URLs (with optional per-input trim) into sources."""
+def collect_sources(
+    inputs: list[Any], downloads: Path, failed: dict[str, str] | None = None
+) -> list[Source]:
+    """Expand files, folders, globs and URLs (with optional per-input trim) into sources.
+
+    URLs that cannot be downloaded are reported in `failed` (url → reason) and skipped.
+    """
+    failed = {} if failed is None else failed
     sources: dict[Path, Source] = {}
     for item in inputs:
         if isinstance(item, (dict, DictConfig)):
@@ -61,7 +67,11 @@ def collect_sources(inputs: list[Any], downloads: Path) -> list[Source]:
             spec, start, end = item, None, None
         spec = str(spec)
         if audio_url.is_url(spec):
-            paths = [audio_url.download(spec, downloads)]
+            try:
+                paths = [audio_url.download(spec, downloads)]
+            except (audio_url.DownloadError, ImportError) as e:
+                failed[spec] = str(e)  # one bad URL does not stop the other inputs
+                continue
         else:
             try:
                 paths = audio_io.find_media([spec])
@@ -134,9 +144,12 @@ def run(cfg: DictConfig) -> ExtractResult:
     ingested = reused = 0
     if "slice" in cfg.stages:
         inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
-        sources = collect_sources(inputs, Path(cfg.paths.downloads))
+        failed_urls: dict[str, str] = {}
+        sources = collect_sources(inputs, Path(cfg.paths.downloads), failed_urls)
+        for url, reason in failed_urls.items():
+            store.put_source(SourceRecord(url, 0, "", "", status="failed", reason=reason), [])
         # files no longer among the inputs leave the store, with their slices and features
-        keep = {str(s.path) for s in sources}
+        keep = {str(s.path) for s in sources} | set(failed_urls)
         for old in [p for p in store.sources if p not in keep]:
             store.drop_source(old)
         ingested, reused = _ingest_all(store, sources, params, int(cfg.device.num_workers))
@@ -152,9 +165,16 @@ def run(cfg: DictConfig) -> ExtractResult:
             continue
         stage_cfg = OmegaConf.to_container(cfg[node], resolve=True)
         build = functools.partial(_build, stage_cfg)
-        failures[stage] = features.run_stage(
-            store, stage, stage_cfg, build, devices, int(cfg.device.batch_size)
-        )
+        try:
+            failures[stage] = features.run_stage(
+                store, stage, stage_cfg, build, devices, int(cfg.device.batch_size)
+            )
+        except (FileNotFoundError, ValueError, ImportError) as e:
+            # missing/corrupt weights, a bad custom embedder, a missing extra: the user's to fix;
+            # everything finished so far is already saved in the store
+            log.debug("stage %s failed", stage, exc_info=True)
+            what = stage_cfg.get("name") or stage_cfg["_target_"].rsplit(".", 1)[-1]
+            raise ExtractError(f"{stage} ({node}={what}): {e}") from e
         features.remove_outputs(store, stage, [n for n, _ in failures[stage]])
         for name, err in failures[stage]:
             log.warning("%s: slice %s skipped: %s", stage, name, err)

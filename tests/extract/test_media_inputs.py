@@ -82,3 +82,13 @@ def test_one_hour_file(tmp_path):
     (src,) = res.store.ok_sources()
     assert abs(src.duration - 3600) < 1 and len(res.store.slices) > 1000
     assert res.audit["usable_minutes"] > 30
+
+
+def test_bad_url_is_reported_and_the_rest_proceeds(tmp_path, http_root):
+    root, base = http_root
+    root.mkdir(exist_ok=True)
+    good = write(tmp_path / "in" / "a.wav", voiced_clip(40000, 150.0), 40000)
+    res = run(_cfg(tmp_path, f"[{good},{base}/missing.webm]"))
+    assert [Path(s.path).name for s in res.store.ok_sources()] == ["a.wav"]
+    (bad,) = res.audit["dropped"]
+    assert bad["file"].endswith("missing.webm") and bad["reason"]

@@ -50,3 +50,23 @@ def test_store_refuses_a_mismatched_embedder(tmp_path, voice_dir):
         st.check_embedder("contentvec", 768)
     with pytest.raises(ValueError, match="256"):
         st.check_embedder("spectral", 256)
+
+
+def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(tmp_path, voice_dir,
+                                                                         monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    from rvc.extract.pipeline import ExtractError
+
+    over = ["name=o", f"paths.root={tmp_path}", f"inputs=[{voice_dir}]", "f0=rmvpe",
+            "embedder=spectral", "device.num_workers=1"]
+    with pytest.raises(ExtractError, match="rmvpe.pt"):
+        run(compose("extract", over))
+    st = FeatureStore(tmp_path / "experiments" / "o")
+    assert len(st.slices) >= 3  # the slicing already done is kept
+    res = run(compose("extract", over[:3] + ["f0=pm", *over[4:]]))
+    assert res.ingested == 0 and not res.failures["f0"]
