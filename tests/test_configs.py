@@ -28,9 +28,18 @@ def test_device_options_compose(device):
 
 @pytest.mark.parametrize(
     "override",
-    ["data.split=auto", "data.split=simple", "data.split=skip", "data.normalize=none",
-     "data.normalize=pre", "data.normalize=post", "data.highpass=null", "data.denoise=true",
-     "sample_rate=32000", "sample_rate=48000"],
+    [
+        "data.split=auto",
+        "data.split=simple",
+        "data.split=skip",
+        "data.normalize=none",
+        "data.normalize=pre",
+        "data.normalize=post",
+        "data.highpass=null",
+        "data.denoise=true",
+        "sample_rate=32000",
+        "sample_rate=48000",
+    ],
 )
 def test_data_options_build_slice_params(override):
     cfg = compose("extract", [*BASE, override])
@@ -51,8 +60,11 @@ def test_model_groups_compose_and_instantiate(group):
     options = _options(group)
     assert options, f"conf/{group} is empty"
     for opt in options:
-        cfg = compose("extract", [*BASE, f"{group}={opt}"] + (
-            ["embedder.local_path=/nonexistent"] if opt == "custom" else []))
+        cfg = compose(
+            "extract",
+            [*BASE, f"{group}={opt}"]
+            + (["embedder.local_path=/nonexistent"] if opt == "custom" else []),
+        )
         obj = instantiate(cfg[group], device="cpu")  # lazy: nothing is downloaded here
         assert obj is not None
 

@@ -158,7 +158,9 @@ class FeatureStore:
         for s in slices:
             self.slices[s.name] = s
 
-    def drop_source(self, path: str, keep_record: bool = False, keep: set[str] = frozenset()) -> None:
+    def drop_source(
+        self, path: str, keep_record: bool = False, keep: set[str] = frozenset()
+    ) -> None:
         """Forget a source and delete its slice files and stage outputs (except `keep`)."""
         old = self.sources.get(path)
         if old is None:

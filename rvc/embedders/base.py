@@ -25,7 +25,9 @@ class Embedder(nn.Module):
             n = (n - kernel) // stride + 1
         return max(n, 0)
 
-    def forward(self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.inference_mode()

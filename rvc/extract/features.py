@@ -45,7 +45,7 @@ def f0_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[t
 
     failures = []
     outs = model.compute_batch([_load16k(store, r) for r in recs])
-    for rec, f0 in zip(recs, outs):
+    for rec, f0 in zip(recs, outs, strict=True):
         if not np.isfinite(f0).all():
             failures.append((rec.name, "F0 estimator returned NaN/Inf"))
             continue
@@ -54,7 +54,9 @@ def f0_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[t
     return failures
 
 
-def feature_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[tuple[str, str]]:
+def feature_batch(
+    model: Any, store: FeatureStore, recs: list[SliceRecord]
+) -> list[tuple[str, str]]:
     """Embed a batch of slices with padding, write [frames, dim] float16 per slice."""
     import torch
 
@@ -69,7 +71,7 @@ def feature_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> l
     with torch.inference_mode():
         feats = model(x, padding_mask=mask).float().cpu().numpy()  # [B, frames, dim]
     failures = []
-    for rec, a, f in zip(recs, audios, feats):
+    for rec, a, f in zip(recs, audios, feats, strict=True):
         f = f[: model.n_frames(len(a))]
         if not np.isfinite(f).all():
             failures.append((rec.name, f"embedder '{model.name}' returned NaN/Inf"))
@@ -126,7 +128,7 @@ def run_stage(
         with cf.ProcessPoolExecutor(len(devices), mp_context=ctx) as pool:
             futs = [
                 pool.submit(_worker, stage, build, dev, str(store.root), shard, batch_size)
-                for dev, shard in zip(devices, shards)
+                for dev, shard in zip(devices, shards, strict=True)
                 if shard
             ]
             for fut in cf.as_completed(futs):

@@ -123,7 +123,9 @@ def ingest_source(
     if process.is_silent(audio, threshold_db=p.silence_db):
         return skip("skipped", f"silent (peak {rec.stats['peak_db']:.1f} dBFS)")
     if rec.stats["clipped"] > p.max_clipped:
-        return skip("skipped", f"clipped ({100 * rec.stats['clipped']:.1f}% of samples at full scale)")
+        return skip(
+            "skipped", f"clipped ({100 * rec.stats['clipped']:.1f}% of samples at full scale)"
+        )
 
     audio = process.resample(audio, native_sr, p.sample_rate)
     if p.highpass:

@@ -97,7 +97,9 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
         phash = config_hash({"params": pdict, "start": src.start, "end": src.end})
         if store.source_is_current(str(src.path), content, phash):
             continue
-        jobs.append((str(src.path), src.speaker, content, phash, pdict, str(store.root), src.start, src.end))
+        jobs.append(
+            (str(src.path), src.speaker, content, phash, pdict, str(store.root), src.start, src.end)
+        )
     reused = len(sources) - len(jobs)
     bar = tqdm(total=len(jobs), desc="   slice", unit="file")
     if workers > 1 and len(jobs) > 1:

@@ -8,8 +8,8 @@ import io
 import numpy as np
 import torch
 
-from rvc.f0.base import SAMPLE_RATE, F0Estimator, n_frames
-from rvc.f0.frames import check_audio, fit_frames, group_by_length, mask_range
+from rvc.f0.base import SAMPLE_RATE, F0Estimator
+from rvc.f0.frames import batch_equal_lengths
 
 
 class FCPEEstimator(F0Estimator):
@@ -71,17 +71,5 @@ class FCPEEstimator(F0Estimator):
         return self.compute_batch([audio])[0]
 
     def compute_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
-        """Equal-length clips share a forward pass (up to `batch_size`); see `group_by_length`."""
-        audios = [check_audio(a) for a in audios]
-        out: list[np.ndarray | None] = [None] * len(audios)
-        for length, idx in group_by_length(audios).items():
-            if n_frames(length) == 0:
-                for i in idx:
-                    out[i] = np.zeros(0, dtype=np.float32)
-                continue
-            for s in range(0, len(idx), self.batch_size):
-                chunk = idx[s : s + self.batch_size]
-                f0 = self._infer(np.stack([audios[i] for i in chunk]))
-                for row, i in zip(f0, chunk, strict=True):
-                    out[i] = mask_range(fit_frames(row, length), self.f0_min, self.f0_max)
-        return out  # type: ignore[return-value]
+        """Equal-length clips share a forward pass (up to `batch_size`)."""
+        return batch_equal_lengths(audios, self.batch_size, self._infer, self.f0_min, self.f0_max)

@@ -9,6 +9,7 @@ produce fewer (Praat) place their frames on this grid by time and leave the rest
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -53,3 +54,28 @@ def group_by_length(audios: list[np.ndarray]) -> dict[int, list[int]]:
     for i, a in enumerate(audios):
         groups[len(a)].append(i)
     return dict(groups)
+
+
+def batch_equal_lengths(
+    audios: list[np.ndarray],
+    batch_size: int,
+    infer: Callable[[np.ndarray], np.ndarray],
+    f0_min: float,
+    f0_max: float,
+) -> list[np.ndarray]:
+    """Run `infer` ([B, T] → [B, N] Hz) on equal-length groups; fit and mask each clip's F0.
+
+    Whole-clip models (U-Net/BiGRU, FCPE) change their output under padding, so only clips
+    of exactly the same length share a forward pass.
+    """
+    audios = [check_audio(a) for a in audios]
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(audios)
+    for length, idx in group_by_length(audios).items():
+        if n_frames(length) == 0:
+            continue
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s : s + batch_size]
+            f0 = infer(np.stack([audios[i] for i in chunk]))
+            for row, i in zip(f0, chunk, strict=True):
+                out[i] = mask_range(fit_frames(row, length), f0_min, f0_max)
+    return out

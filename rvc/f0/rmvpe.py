@@ -7,8 +7,8 @@ import os
 import numpy as np
 import torch
 
-from rvc.f0.base import F0Estimator, n_frames
-from rvc.f0.frames import check_audio, fit_frames, group_by_length, mask_range
+from rvc.f0.base import F0Estimator
+from rvc.f0.frames import batch_equal_lengths
 from rvc.f0.rmvpe_net import RMVPEMel, RMVPENet, pad_time, salience_to_f0
 from rvc.utils.hub import resolve_file
 
@@ -84,18 +84,11 @@ class RMVPEEstimator(F0Estimator):
         return self.compute_batch([audio])[0]
 
     def compute_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
-        """Equal-length clips share a forward pass (up to `batch_size`); see `group_by_length`."""
-        audios = [check_audio(a) for a in audios]
-        out: list[np.ndarray | None] = [None] * len(audios)
-        for length, idx in group_by_length(audios).items():
-            if n_frames(length) == 0:
-                for i in idx:
-                    out[i] = np.zeros(0, dtype=np.float32)
-                continue
-            for s in range(0, len(idx), self.batch_size):
-                chunk = idx[s : s + self.batch_size]
-                x = torch.from_numpy(np.stack([audios[i] for i in chunk]))  # [B, T]
-                f0 = salience_to_f0(self.salience(x), self.threshold).cpu().numpy()  # [B, N]
-                for row, i in zip(f0, chunk, strict=True):
-                    out[i] = mask_range(fit_frames(row, length), self.f0_min, self.f0_max)
-        return out  # type: ignore[return-value]
+        """Equal-length clips share a forward pass (up to `batch_size`)."""
+        return batch_equal_lengths(
+            audios, self.batch_size, self._infer_f0, self.f0_min, self.f0_max
+        )
+
+    def _infer_f0(self, audio: np.ndarray) -> np.ndarray:
+        """[B, T] equal-length clips → F0 [B, N] Hz."""
+        return salience_to_f0(self.salience(torch.from_numpy(audio)), self.threshold).cpu().numpy()

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -25,7 +24,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     # keep the real suffix so writers that infer the format from it (soundfile, faiss) work
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+        prefix=f".{path.name}.",
+        suffix=suffix if suffix is not None else path.suffix,
+        dir=path.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)

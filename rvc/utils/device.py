@@ -32,8 +32,10 @@ def extract_devices(accelerator: str, devices: Any) -> list[str]:
     if not torch.cuda.is_available():
         raise RuntimeError("device.accelerator=gpu asked for, but CUDA is not available here")
     if isinstance(devices, int):
-        ids = list(range(torch.cuda.device_count()))[:devices] if devices > 0 else list(
-            range(torch.cuda.device_count())
+        ids = (
+            list(range(torch.cuda.device_count()))[:devices]
+            if devices > 0
+            else list(range(torch.cuda.device_count()))
         )
     else:
         ids = list(devices)

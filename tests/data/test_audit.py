@@ -18,10 +18,20 @@ def test_epoch_rule_matches_the_user_rule_of_thumb():
 def test_audit_counts_minutes_drops_and_f0(tmp_path):
     st = FeatureStore(tmp_path)
     st.params = {"sample_rate": 40000}
-    ok = SourceRecord("/a.wav", 0, "h" * 64, "p", "ok", duration=120.0, usable=90.0,
-                      stats={"snr_db": 30.0}, slices=["s0"])
-    bad = SourceRecord("/b.wav", 0, "i" * 64, "p", "skipped", reason="silent (peak -90 dBFS)",
-                       duration=10.0)
+    ok = SourceRecord(
+        "/a.wav",
+        0,
+        "h" * 64,
+        "p",
+        "ok",
+        duration=120.0,
+        usable=90.0,
+        stats={"snr_db": 30.0},
+        slices=["s0"],
+    )
+    bad = SourceRecord(
+        "/b.wav", 0, "i" * 64, "p", "skipped", reason="silent (peak -90 dBFS)", duration=10.0
+    )
     rec = SliceRecord("s0", 0, ok.key, 0, 120000, 120000, 48000, "sha")
     st.put_source(ok, [rec])
     st.put_source(bad, [])

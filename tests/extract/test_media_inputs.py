@@ -17,8 +17,17 @@ from tests.conftest import compose, voiced_clip, write
 
 
 def _cfg(tmp_path, inputs: str, *extra: str):
-    return compose("extract", ["name=m", f"paths.root={tmp_path}", f"inputs={inputs}",
-                               "device.num_workers=1", "stages=[slice]", *extra])
+    return compose(
+        "extract",
+        [
+            "name=m",
+            f"paths.root={tmp_path}",
+            f"inputs={inputs}",
+            "device.num_workers=1",
+            "stages=[slice]",
+            *extra,
+        ],
+    )
 
 
 def _encode(src: Path, dst: Path, *args: str) -> Path:
@@ -35,9 +44,27 @@ def test_mixed_audio_and_video_folder(tmp_path):
     _encode(wav, d / "c.m4a")
     # a real video: a test picture plus the voice as its audio track
     d.mkdir(exist_ok=True)
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=10:duration=5", "-i", str(wav), "-shortest",
-                    "-c:v", "mpeg4", "-c:a", "aac", str(d / "d.mp4")], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=10:duration=5",
+            "-i",
+            str(wav),
+            "-shortest",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            str(d / "d.mp4"),
+        ],
+        check=True,
+    )
     (d / "readme.txt").write_text("not media: ignored by the folder scan")
     res = run(_cfg(tmp_path, f"[{d}]"))
     ok = {Path(s.path).name for s in res.store.ok_sources()}

@@ -23,9 +23,7 @@ FAST = ["f0=pm", "embedder=spectral", "device.num_workers=1"]
 
 def _cfg(tmp_path: Path, inputs, *extra: str):
     ins = inputs if isinstance(inputs, str) else "[" + ",".join(map(str, inputs)) + "]"
-    return compose(
-        "extract", [f"name=t", f"paths.root={tmp_path}", f"inputs={ins}", *FAST, *extra]
-    )
+    return compose("extract", ["name=t", f"paths.root={tmp_path}", f"inputs={ins}", *FAST, *extra])
 
 
 def _mtimes(store: FeatureStore, kind: str) -> dict[str, int]:
@@ -107,7 +105,11 @@ def test_bad_input_corpus_is_reported_and_the_rest_proceeds(tmp_path):
     write(d / "six.wav", six, 44100)
     res = run(_cfg(tmp_path, [d], "stages=[slice]"))
     by_name = {Path(s.path).name: s for s in res.store.sources.values()}
-    assert {n for n, s in by_name.items() if s.status == "ok"} == {"good.wav", "low8k.wav", "six.wav"}
+    assert {n for n, s in by_name.items() if s.status == "ok"} == {
+        "good.wav",
+        "low8k.wav",
+        "six.wav",
+    }
     for name in ("empty.wav", "notes.wav", "corrupt.flac", "one.wav", "nan.wav"):
         assert by_name[name].status in ("failed", "skipped") and by_name[name].reason, name
     assert "silent" in by_name["silent.wav"].reason
@@ -128,9 +130,17 @@ def test_nothing_usable_is_one_clear_error(tmp_path):
         run(_cfg(tmp_path, [tmp_path / "missing"], "stages=[slice]"))
     # through the entry point: exit 1 and a message, no traceback
     p = subprocess.run(
-        [sys.executable, str(ROOT / "extract.py"), "name=t", f"paths.root={tmp_path}",
-         f"inputs=[{d}]", "stages=[slice]"],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "extract.py"),
+            "name=t",
+            f"paths.root={tmp_path}",
+            f"inputs=[{d}]",
+            "stages=[slice]",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert p.returncode == 1 and "nothing usable" in p.stderr and "Traceback" not in p.stderr
 
@@ -151,9 +161,17 @@ def test_killed_run_resumes_without_truncated_files(tmp_path):
     d = tmp_path / "many"
     for i in range(12):
         write(d / f"c{i:02d}.wav", voiced_clip(40000, 100.0 + 10 * i, seed=i), 40000)
-    args = [sys.executable, str(ROOT / "extract.py"), "name=t", f"paths.root={tmp_path}",
-            f"inputs=[{d}]", *FAST]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        sys.executable,
+        str(ROOT / "extract.py"),
+        "name=t",
+        f"paths.root={tmp_path}",
+        f"inputs=[{d}]",
+        *FAST,
+    ]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     manifest = tmp_path / "experiments" / "t" / "manifest.json"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

@@ -24,8 +24,16 @@ class NanOnLongest(PMEstimator):
 
 
 def test_nan_slice_is_reported_skipped_and_retried(tmp_path, voice_dir):
-    over = ["name=n", f"paths.root={tmp_path}", f"inputs=[{voice_dir}]", "embedder=spectral",
-            "device.num_workers=1", "device.batch_size=64", "f0=pm", f"+f0._target_={TARGET}"]
+    over = [
+        "name=n",
+        f"paths.root={tmp_path}",
+        f"inputs=[{voice_dir}]",
+        "embedder=spectral",
+        "device.num_workers=1",
+        "device.batch_size=64",
+        "f0=pm",
+        f"+f0._target_={TARGET}",
+    ]
     over[-1] = f"f0._target_={TARGET}"
     res = run(compose("extract", over))
     (bad,) = res.failures["f0"]
@@ -42,8 +50,19 @@ def test_nan_slice_is_reported_skipped_and_retried(tmp_path, voice_dir):
 
 
 def test_store_refuses_a_mismatched_embedder(tmp_path, voice_dir):
-    res = run(compose("extract", ["name=e", f"paths.root={tmp_path}", f"inputs=[{voice_dir}]",
-                                  "embedder=spectral", "f0=pm", "device.num_workers=1"]))
+    res = run(
+        compose(
+            "extract",
+            [
+                "name=e",
+                f"paths.root={tmp_path}",
+                f"inputs=[{voice_dir}]",
+                "embedder=spectral",
+                "f0=pm",
+                "device.num_workers=1",
+            ],
+        )
+    )
     st = FeatureStore(res.store.root)
     st.check_embedder("spectral", 768)
     with pytest.raises(ValueError, match="contentvec"):
@@ -52,8 +71,9 @@ def test_store_refuses_a_mismatched_embedder(tmp_path, voice_dir):
         st.check_embedder("spectral", 256)
 
 
-def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(tmp_path, voice_dir,
-                                                                         monkeypatch):
+def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(
+    tmp_path, voice_dir, monkeypatch
+):
     import huggingface_hub
 
     def offline(*args, **kwargs):
@@ -62,8 +82,14 @@ def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(tmp_pat
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     from rvc.extract.pipeline import ExtractError
 
-    over = ["name=o", f"paths.root={tmp_path}", f"inputs=[{voice_dir}]", "f0=rmvpe",
-            "embedder=spectral", "device.num_workers=1"]
+    over = [
+        "name=o",
+        f"paths.root={tmp_path}",
+        f"inputs=[{voice_dir}]",
+        "f0=rmvpe",
+        "embedder=spectral",
+        "device.num_workers=1",
+    ]
     with pytest.raises(ExtractError, match="rmvpe.pt"):
         run(compose("extract", over))
     st = FeatureStore(tmp_path / "experiments" / "o")
