@@ -142,7 +142,11 @@ def run(cfg: DictConfig) -> ExtractResult:
 
     store = FeatureStore(cfg.paths.exp_dir)
     store.clean_temp()
+    # the embedder record stays until a features stage replaces it
+    embedder = store.params.get("embedder")
     store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
+    if embedder:
+        store.params["embedder"] = embedder
     ingested = reused = 0
     if "slice" in cfg.stages:
         inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
@@ -180,7 +184,7 @@ def run(cfg: DictConfig) -> ExtractResult:
         features.remove_outputs(store, stage, [n for n, _ in failures[stage]])
         for name, err in failures[stage]:
             log.warning("%s: slice %s skipped: %s", stage, name, err)
-    if "features" in store.stages:
+    if "features" in cfg.stages:
         emb = OmegaConf.to_container(cfg.embedder, resolve=True)
         store.params["embedder"] = {
             "name": emb.get("name", emb.get("_target_")),

@@ -69,6 +69,20 @@ def test_store_refuses_a_mismatched_embedder(tmp_path, voice_dir):
         st.check_embedder("contentvec", 768)
     with pytest.raises(ValueError, match="256"):
         st.check_embedder("spectral", 256)
+    # a later slice-only run keeps the record of the features already there
+    run(
+        compose(
+            "extract",
+            [
+                "name=e",
+                f"paths.root={tmp_path}",
+                f"inputs=[{voice_dir}]",
+                "stages=[slice]",
+                "device.num_workers=1",
+            ],
+        )
+    )
+    FeatureStore(res.store.root).check_embedder("spectral", 768)
 
 
 def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(

@@ -1,0 +1,147 @@
+"""torch.compile readiness: the generator (train and infer) and discriminators trace as one graph.
+
+`fullgraph=True` turns any graph break into an error that names the op and line, so these tests
+fail on the first break. The CPU backends ("eager" runs the captured FX graph as is,
+"aot_eager" adds AOTAutograd's joint forward/backward trace) keep the math identical to eager
+mode, so outputs and gradients must match the plain module under the same seed; inductor (the
+GPU speed-up) is exercised by bench/train_step.py --compile on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch._dynamo
+
+from rvc.models.discriminators import MultiPeriodDiscriminator
+from rvc.models.synthesizer import Synthesizer
+from rvc.models.vocoders import VOCODER_NAMES
+
+SR, FRAMES, SEGMENT = 16000, 12, 8
+DIM = 768  # v2 content features
+
+
+def tiny_config(vocoder: str) -> list:
+    """18-item config: one attention layer, 16 hidden channels, two upsampling stages (hop 8)."""
+    # RefineGAN needs upsample_initial_channel divisible by 2**(stages + 1) with >= 1 source channel
+    initial = 64 if vocoder == "RefineGAN" else 32
+    return [33, SEGMENT, 8, 16, 32, 2, 1, 3, 0.0, "1", [3, 5], [[1, 2], [1, 2]],
+            [4, 2], initial, [8, 4], 4, 8, SR]  # fmt: skip
+
+
+def batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """(phone, lengths, pitch, pitchf, spec, sid) for two items, the second shorter."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([FRAMES, FRAMES - 3])
+    phone = torch.randn(2, FRAMES, DIM, generator=g)
+    pitch = torch.randint(1, 256, (2, FRAMES), generator=g)
+    pitchf = torch.rand(2, FRAMES, generator=g) * 300 + 80
+    pitchf[:, :3] = 0  # an unvoiced stretch takes the noise-only branch of the source
+    spec = torch.rand(2, 33, FRAMES, generator=g)
+    sid = torch.tensor([0, 3])
+    return phone, lengths, pitch, pitchf, spec, sid
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    # compiled code is cached per code object: reset so each case traces from scratch
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def _flatten(out) -> list[torch.Tensor]:
+    if torch.is_tensor(out):
+        return [out]
+    return [t for item in out for t in _flatten(item)]
+
+
+def _model(vocoder: str) -> Synthesizer:
+    torch.manual_seed(0)
+    model = Synthesizer(*tiny_config(vocoder), vocoder=vocoder)
+    with torch.no_grad():  # the flow's couplings start as the identity: make them matter
+        for p in model.flow.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
+def test_training_forward_is_one_graph_and_matches_eager(vocoder: str) -> None:
+    model = _model(vocoder).train()
+    phone, lengths, pitch, pitchf, spec, sid = batch()
+    args = (phone, lengths, pitch, pitchf, spec, lengths, sid)
+    params = list(model.parameters())
+
+    def run(fn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)  # the same segment starts, prior noise and NSF noise
+        out = fn(*args)
+        wav, z_p, logs_q = out[0], out[4][1], out[4][5]
+        (wav.square().mean() + (z_p * logs_q).mean()).backward()
+        # AOTAutograd returns zeros where eager autograd leaves None (parameters off the loss)
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params]
+        return _flatten(out), grads
+
+    eager_out, eager_grads = run(model)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    comp_out, comp_grads = run(compiled)
+    assert len(comp_out) == len(eager_out) and len(comp_grads) == len(eager_grads)
+    assert torch.equal(comp_out[1], eager_out[1])  # ids_slice: same RNG stream
+    for got, want in zip(comp_out, eager_out, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for got, want in zip(comp_grads, eager_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert sum(g.abs().sum() for g in comp_grads) > 0
+
+
+@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
+def test_infer_is_one_graph_and_matches_eager(vocoder: str) -> None:
+    model = _model(vocoder).eval()
+    phone, lengths, pitch, pitchf, _, sid = batch(1)
+    torch.manual_seed(2)
+    want = model.infer(phone, lengths, pitch, pitchf, sid)
+    # the function under the no_grad decorator, traced under an outer no_grad (as infer runs)
+    infer = torch.compile(Synthesizer.infer.__wrapped__, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        torch.manual_seed(2)
+        got = infer(model, phone, lengths, pitch, pitchf, sid)
+    assert got[0].shape == (2, 1, FRAMES * model.hop_length)
+    for g, w in zip(_flatten(got), _flatten(want), strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_infer_with_folded_weight_norm_is_one_graph() -> None:
+    model = _model("HiFi-GAN").eval()
+    model.remove_weight_norm()  # what bench/infer.py --fold-weight-norm runs
+    phone, lengths, pitch, pitchf, _, sid = batch(2)
+    torch.manual_seed(3)
+    want = model.infer(phone, lengths, pitch, pitchf, sid, rate=0.5)[0]
+    infer = torch.compile(Synthesizer.infer.__wrapped__, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        torch.manual_seed(3)
+        got = infer(model, phone, lengths, pitch, pitchf, sid, rate=0.5)[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_discriminator_is_one_graph_and_matches_eager(version: str) -> None:
+    torch.manual_seed(0)
+    disc = MultiPeriodDiscriminator(version)
+    g = torch.Generator().manual_seed(1)
+    # a length no period divides, so the reflect-pad branch of every period D is traced
+    real, fake = torch.randn(2, 1, 2003, generator=g), torch.randn(2, 1, 2003, generator=g)
+    fake.requires_grad_(True)
+
+    def run(fn) -> tuple[list[torch.Tensor], torch.Tensor]:
+        fake.grad = None
+        out = fn(real, fake)
+        sum(t.square().mean() for t in out[1]).backward()
+        return _flatten(out), fake.grad.clone()
+
+    eager_out, eager_grad = run(disc)
+    comp_out, comp_grad = run(torch.compile(disc, fullgraph=True, backend="eager"))
+    assert len(comp_out) == len(eager_out)
+    for got, want in zip(comp_out, eager_out, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(comp_grad, eager_grad, rtol=1e-4, atol=1e-7)
+    assert comp_grad.abs().sum() > 0
