@@ -77,7 +77,7 @@ class SourceRecord:
     status: str  # "ok" | "skipped" | "failed"
     reason: str = ""  # why skipped/failed, or warnings
     duration: float = 0.0  # seconds of input (after trim)
-    usable: float = 0.0  # seconds kept in slices (overlaps not double counted)
+    usable: float = 0.0  # seconds of non-silent audio inside the slices
     stats: dict[str, float] = field(default_factory=dict)  # peak/rms/snr/clipping
     slices: list[str] = field(default_factory=list)
 

@@ -199,3 +199,13 @@ def test_offline_f0_methods_fill_the_store(tmp_path, f0):
     assert len(voiced) > 50
     cents = 1200 * np.abs(np.log2(np.median(voiced) / 180.0))
     assert cents < 50  # the clip wobbles ±5 % around 180 Hz
+
+
+def test_usable_minutes_count_voice_not_pauses(tmp_path):
+    d = tmp_path / "p"
+    # 2 × 2.0 s of voice, 1.5 s pauses: the slicer keeps ≤ 0.5 s of each pause in slices
+    write(d / "a.wav", voiced_clip(40000, 150.0, segments=(2.0, 2.0), pause=1.5), 40000)
+    res = run(_cfg(tmp_path, [d], "stages=[slice]"))
+    (src,) = res.store.ok_sources()
+    assert 3.7 < src.usable < 4.2, src.usable
+    assert src.duration > 5.0
