@@ -25,6 +25,18 @@ class Embedder(nn.Module):
             n = (n - kernel) // stride + 1
         return max(n, 0)
 
+    def valid_lengths(self, audio: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """Real samples per row of a padded [B, T] batch (mask: True = padding)."""
+        b, t = audio.shape
+        if padding_mask is None:
+            return torch.full((b,), t, device=audio.device)
+        if padding_mask.shape != audio.shape:
+            raise ValueError(
+                f"embedder '{self.name}': padding_mask {tuple(padding_mask.shape)} does not "
+                f"match audio {tuple(audio.shape)}"
+            )
+        return (~padding_mask.to(device=audio.device, dtype=torch.bool)).sum(-1)
+
     def forward(
         self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:

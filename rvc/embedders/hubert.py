@@ -357,15 +357,8 @@ class HubertEmbedder(Embedder):
         dtype = next(self.model.parameters()).dtype  # follows .half() on the embedder
         audio = audio.to(device=device, dtype=dtype)
         b, t = audio.shape
-        if padding_mask is None:
-            lengths = torch.full((b,), t, device=device)
-        else:
-            if padding_mask.shape != audio.shape:
-                raise ValueError(
-                    f"embedder '{self.name}': padding_mask {tuple(padding_mask.shape)} does not "
-                    f"match audio {tuple(audio.shape)}"
-                )
-            lengths = (~padding_mask.to(device=device, dtype=torch.bool)).sum(-1)
+        lengths = self.valid_lengths(audio, padding_mask)
+        if padding_mask is not None:
             audio = audio.masked_fill(padding_mask.to(device), 0.0)
         if self.n_frames(int(lengths.max())) == 0:
             raise ValueError(

@@ -100,15 +100,7 @@ class SpectralEmbedder(Embedder):
             raise ValueError(
                 f"embedder '{self.name}': audio too short ({t} samples); needs at least {WIN}"
             )
-        if padding_mask is None:
-            lengths = torch.full((b,), t, device=device)
-        else:
-            if padding_mask.shape != audio.shape:
-                raise ValueError(
-                    f"embedder '{self.name}': padding_mask {tuple(padding_mask.shape)} does not "
-                    f"match audio {tuple(audio.shape)}"
-                )
-            lengths = (~padding_mask.to(device=device, dtype=torch.bool)).sum(-1)
+        lengths = self.valid_lengths(audio, padding_mask)
         out = audio.new_zeros(b, conv_frames(t), self.dim)  # [B, F, dim]
         for i, n in enumerate(lengths.tolist()):
             if conv_frames(n) > 0:
