@@ -104,7 +104,8 @@ class RefineGANSource(nn.Module):
             sines = torch.sin(2 * math.pi * sine_phase(rad, frames)) * self.sine_amp
             uv = (f0 > self.voiced_threshold).to(f0.dtype)  # [B, N, 1]
             noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
-            excitation = sines * uv + noise_amp * torch.randn_like(sines)
+            noise = torch.randn(sines.shape, device=sines.device, dtype=sines.dtype)
+            excitation = sines * uv + noise_amp * noise
         return self.merge(excitation.to(self.merge[0].weight.dtype))
 
 
@@ -140,7 +141,10 @@ class AdaIN(nn.Module):
         self.weight = nn.Parameter(torch.full((channels,), 1e-4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(x + torch.randn_like(x) * self.weight[None, :, None], LRELU_SLOPE)
+        # randn, not randn_like: torch 2.11's AOT CSE merges randn_like calls on the same tensor,
+        # which would give the parallel AdaIN branches one shared noise under compile
+        noise = torch.randn(x.shape, device=x.device, dtype=x.dtype)
+        return F.leaky_relu(x + noise * self.weight[None, :, None], LRELU_SLOPE)
 
 
 class ParallelResBlock(nn.Module):
