@@ -17,12 +17,19 @@ import statistics
 import time
 
 import torch
-from train_step import PRECISIONS, SAMPLE_RATES, device_info, model_spec, synchronize
+from train_step import (
+    PRECISIONS,
+    add_common_options,
+    device_info,
+    model_spec,
+    peak_cuda_mem_gib,
+    synchronize,
+    warm_up,
+)
 
 from rvc.f0.coarse import f0_to_coarse
 from rvc.models.commons import has_weight_norm
 from rvc.models.synthesizer import Synthesizer
-from rvc.models.vocoders import VOCODER_NAMES
 
 
 def build(args: argparse.Namespace, device: torch.device) -> tuple[Synthesizer, tuple]:
@@ -71,13 +78,7 @@ def run(args: argparse.Namespace) -> dict:
         with torch.inference_mode() if not args.compile else torch.no_grad():
             return infer(model, *inputs)[0]
 
-    t0 = time.perf_counter()
-    for _ in range(args.warmup):
-        convert()
-    synchronize(device)
-    warmup_s = time.perf_counter() - t0
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    warmup_s = warm_up(convert, args.warmup, device)
     times = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -97,11 +98,7 @@ def run(args: argparse.Namespace) -> dict:
         "audio_s": round(audio_s, 3),
         "sample_rate": model.sample_rate,
         "warmup_s": round(warmup_s, 2),
-        "peak_cuda_mem_gib": (
-            round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
-            if device.type == "cuda"
-            else None
-        ),
+        "peak_cuda_mem_gib": peak_cuda_mem_gib(device),
         "weight_norm_folded": not has_weight_norm(model),
         **device_info(device),
         "options": vars(args),
@@ -111,25 +108,12 @@ def run(args: argparse.Namespace) -> dict:
 def parser() -> argparse.ArgumentParser:
     """Command-line options (see bench/README.md)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sr", type=int, default=40000, choices=sorted(SAMPLE_RATES))
-    p.add_argument("--vocoder", default="HiFi-GAN", choices=VOCODER_NAMES)
+    add_common_options(p, warmup=2)
     p.add_argument("--seconds", type=float, default=30.0, help="clip length")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", default="fp32", choices=sorted(PRECISIONS))
     p.add_argument("--compile", action="store_true", help="torch.compile the infer function")
-    p.add_argument("--compile-backend", default="inductor")
-    p.add_argument(
-        "--compile-mode",
-        default="default",
-        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-    )
     p.add_argument("--fold-weight-norm", action="store_true", help="remove_weight_norm() first")
-    p.add_argument("--cudnn-benchmark", action="store_true")
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--tiny", action="store_true", help="tiny generator for a CPU smoke check")
     return p
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -91,6 +92,25 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work so wall-clock timings cover it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def warm_up(fn: Callable[[], object], n: int, device: torch.device) -> float:
+    """Call `fn` n times (compilation happens here); the seconds taken. Resets CUDA peak memory."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    synchronize(device)
+    seconds = time.perf_counter() - t0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    return seconds
+
+
+def peak_cuda_mem_gib(device: torch.device) -> float | None:
+    """Peak CUDA memory since the last reset, GiB (None on CPU)."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
 
 
 def setup_backends(args: argparse.Namespace, device: torch.device) -> None:
@@ -216,13 +236,7 @@ def run(args: argparse.Namespace) -> dict:
     net_g, net_d, batch = parts[0], parts[1], parts[-1]
     step = make_step(args, *parts, device)
 
-    t0 = time.perf_counter()
-    for _ in range(args.warmup):
-        step()
-    synchronize(device)
-    warmup_s = time.perf_counter() - t0
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    warmup_s = warm_up(step, args.warmup, device)
     t0 = time.perf_counter()
     for _ in range(args.steps):
         loss_g, loss_d = step()
@@ -235,11 +249,7 @@ def run(args: argparse.Namespace) -> dict:
         "ms_per_step": round(1000 * elapsed / args.steps, 2),
         "samples_per_s": round(args.steps * args.batch / elapsed, 2),
         "warmup_s": round(warmup_s, 2),
-        "peak_cuda_mem_gib": (
-            round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
-            if device.type == "cuda"
-            else None
-        ),
+        "peak_cuda_mem_gib": peak_cuda_mem_gib(device),
         "last_loss_g": round(float(loss_g), 4),
         "last_loss_d": round(float(loss_d), 4),
         "params_g_m": round(sum(p.numel() for p in net_g.parameters()) / 1e6, 2),
@@ -255,33 +265,38 @@ def run(args: argparse.Namespace) -> dict:
     return record
 
 
-def parser() -> argparse.ArgumentParser:
-    """Command-line options (see bench/README.md)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_common_options(p: argparse.ArgumentParser, warmup: int) -> None:
+    """The options both benchmarks share: size, device, compile settings, repeatability."""
     p.add_argument("--sr", type=int, default=40000, choices=sorted(SAMPLE_RATES))
     p.add_argument("--vocoder", default="HiFi-GAN", choices=VOCODER_NAMES)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--frames", type=int, default=0, help="padded phone frames (0: 400, tiny 64)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--compile", action="store_true", help="torch.compile G and D")
     p.add_argument("--compile-backend", default="inductor")
     p.add_argument(
         "--compile-mode",
         default="default",
         choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
     )
+    p.add_argument("--cudnn-benchmark", action="store_true")
+    p.add_argument("--warmup", type=int, default=warmup)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--tiny", action="store_true", help="tiny generator for a CPU smoke check")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line options (see bench/README.md)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_options(p, warmup=5)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--frames", type=int, default=0, help="padded phone frames (0: 400, tiny 64)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D")
     p.add_argument("--dynamic", action="store_true", help="compile with dynamic shapes")
     p.add_argument("--tf32", action="store_true", help="TF32 matmuls/convs (Ampere+)")
-    p.add_argument("--cudnn-benchmark", action="store_true")
     p.add_argument("--channels-last", action="store_true", help="channels_last for D's 2-D convs")
     p.add_argument("--fused-adam", action="store_true", help="AdamW(fused=True) (CUDA)")
     p.add_argument("--clip", type=float, default=None, help="grad-norm clip (default: none)")
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--tiny", action="store_true", help="tiny generator for a CPU smoke check")
     return p
 
 

@@ -15,14 +15,8 @@ from rvc.models.encoders import WN
 class Flip(nn.Module):
     """Reverse the channel order (its own inverse)."""
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        x_mask: torch.Tensor,
-        g: torch.Tensor | None = None,
-        reverse: bool = False,
-    ) -> torch.Tensor:
-        """[B, C, T] -> [B, C, T]."""
+    def forward(self, x: torch.Tensor, *_: object, **__: object) -> torch.Tensor:
+        """[B, C, T] -> [B, C, T]; the flow's mask, speaker and direction do not matter."""
         return torch.flip(x, [1])
 
 

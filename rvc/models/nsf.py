@@ -5,6 +5,7 @@ Applio's NSF generator: phase is the running sum of f0 / sr over the nearest-ups
 accumulated per frame modulo 1 so float32 keeps its precision on long inputs; unvoiced
 samples (f0 <= threshold) get only noise of std sine_amp / 3. Noise and the harmonics' random
 start phases come from the global RNG, so outputs repeat under `torch.manual_seed`.
+`SineSource` (settings + noise mix) is also the base of RefineGAN's sample-rate source.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import torch
 from torch import nn
 
 
-class SineGen(nn.Module):
-    """F0 [B, T] Hz at frame rate -> sine source [B, T·upp, harmonic_num + 1] and uv [B, T·upp, 1]."""
+class SineSource(nn.Module):
+    """Settings and voiced/unvoiced noise mix shared by the sine sources (NSF and RefineGAN)."""
 
     def __init__(
         self,
@@ -33,6 +34,15 @@ class SineGen(nn.Module):
         self.sine_amp = sine_amp
         self.noise_std = noise_std
         self.voiced_threshold = voiced_threshold
+
+    def add_noise(self, sines: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """sines [B, N, H], uv [B, N, 1] in {0, 1} -> voiced sines + weak noise, or noise only."""
+        noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
+        return sines * uv + noise_amp * torch.randn_like(sines)
+
+
+class SineGen(SineSource):
+    """F0 [B, T] Hz at frame rate -> sine source [B, T·upp, harmonic_num + 1] and uv [B, T·upp, 1]."""
 
     @torch.no_grad()
     def forward(self, f0: torch.Tensor, upp: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,9 +66,7 @@ class SineGen(nn.Module):
 
         uv = (f0 > self.voiced_threshold).float()  # [B, T, 1]
         uv = uv.repeat_interleave(upp, dim=1)  # [B, T·upp, 1]
-        noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
-        noise = noise_amp * torch.randn_like(sine_waves)
-        return sine_waves * uv + noise, uv
+        return self.add_noise(sine_waves, uv), uv
 
 
 class SourceModuleHnNSF(nn.Module):

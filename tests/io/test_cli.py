@@ -123,43 +123,14 @@ def test_export_refinegan_needs_the_rate_when_ambiguous(tmp_path, capsys):
     net = tiny_synth("RefineGAN", sr=48000)
     save_pretrained(tmp_path / "G.pth", net)
     out = tmp_path / "r.pth"
-    assert main(["export", str(tmp_path / "G.pth"), str(out), "--name", "r"]) == 1
+    argv = ["export", str(tmp_path / "G.pth"), str(out), "--name", "r"]
+    assert main(argv) == 1
     assert "--sr" in capsys.readouterr().err and not out.exists()
-    assert (
-        main(
-            [
-                "export",
-                str(tmp_path / "G.pth"),
-                str(out),
-                "--name",
-                "r",
-                "--sr",
-                "48000",
-                "--vocoder",
-                "RefineGAN",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--sr", "48000", "--vocoder", "RefineGAN"]) == 0
     vm = read_voice_model(out)
     assert (vm.sample_rate, vm.vocoder) == (48000, "RefineGAN")
     assert vm.metadata["model_hash"] == weights_sha256(vm.weights)
-    assert (
-        main(
-            [
-                "export",
-                str(tmp_path / "G.pth"),
-                str(out),
-                "--name",
-                "r",
-                "--sr",
-                "48000",
-                "--vocoder",
-                "HiFi-GAN",
-            ]
-        )
-        == 1
-    )
+    assert main([*argv, "--sr", "48000", "--vocoder", "HiFi-GAN"]) == 1
     assert "RefineGAN generator" in capsys.readouterr().err
 
 

@@ -9,67 +9,35 @@ import torch
 
 from rvc.models.vocoders import vocoder_class
 from rvc.models.vocoders.mrf_hifigan import MRFHiFiGAN
-
-# FORMATS.md §4: upsample rates / kernels per sample rate
-RATES = {
-    32000: ([10, 8, 2, 2], [20, 16, 4, 4]),
-    40000: ([10, 10, 2, 2], [16, 16, 4, 4]),
-    48000: ([12, 10, 2, 2], [24, 20, 4, 4]),
-}
-KERNELS, DILATIONS = [3, 7, 11], [[1, 3, 5]] * 3
-
-
-def tiny(sr: int, gin: int = 8) -> MRFHiFiGAN:
-    """Real upsampling layout of `sr`, tiny channel counts."""
-    ups, ks = RATES[sr]
-    return MRFHiFiGAN(6, [3, 5], [[1, 3], [1, 2]], ups, 32, ks, gin, sr)
-
-
-def inputs(b: int, t: int, c: int = 6, gin: int = 8):
-    x = torch.randn(b, c, t)
-    f0 = torch.rand(b, t) * 300 + 80
-    f0[:, : t // 3] = 0  # an unvoiced stretch
-    return x, f0, torch.randn(b, gin, 1)
+from tests.models.conftest import (
+    DILATIONS,
+    KERNELS,
+    RATES,
+    assert_checkpointing_keeps_gradients,
+    assert_folding_keeps_output,
+    assert_forward_and_gradients,
+    tiny_vocoder,
+    vocoder_inputs,
+    wn_keys,
+)
 
 
 @pytest.mark.parametrize("sr", sorted(RATES))
 def test_output_length_finite_and_gradients(sr: int) -> None:
     torch.manual_seed(sr)
-    model = tiny(sr)
+    model = tiny_vocoder(MRFHiFiGAN, sr)
     t = int(torch.randint(3, 9, ()).item())
-    x, f0, g = inputs(2, t)
-    x.requires_grad_(True)
-    y = model(x, f0, g)
-    assert y.shape == (2, 1, t * math.prod(RATES[sr][0]))
-    assert torch.isfinite(y).all() and y.abs().max() <= 1
-    y.square().mean().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-    for name in ("m_source.l_linear.weight", "cond.weight", "noise_convs.0.weight"):
-        grad = dict(model.named_parameters())[name].grad
-        assert grad is not None and grad.abs().sum() > 0, name
+    params = ["m_source.l_linear.weight", "cond.weight", "noise_convs.0.weight"]
+    assert_forward_and_gradients(model, t, math.prod(RATES[sr][0]), params)
 
 
 def test_remove_weight_norm_keeps_output() -> None:
-    model = tiny(40000).eval()
-    # non-trivial magnitudes, so folding g·v/|v| is actually exercised
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("original0"):
-                p.mul_(torch.rand_like(p) + 0.5)
-    x, f0, g = inputs(1, 5)
-    with torch.no_grad():
-        torch.manual_seed(1)
-        before = model(x, f0, g)
-        model.remove_weight_norm()
-        torch.manual_seed(1)
-        after = model(x, f0, g)
-    assert not any("parametrizations" in k for k in model.state_dict())
-    assert torch.allclose(before, after, atol=1e-4)
+    assert_folding_keeps_output(tiny_vocoder(MRFHiFiGAN, 40000), t=5)
 
 
 def test_noise_and_source_depend_on_seed_and_f0() -> None:
-    model = tiny(32000).eval()
-    x, f0, g = inputs(1, 4)
+    model = tiny_vocoder(MRFHiFiGAN, 32000).eval()
+    x, f0, g = vocoder_inputs(1, 4)
     with torch.no_grad():
         torch.manual_seed(0)
         a = model(x, f0, g)
@@ -84,26 +52,15 @@ def test_noise_and_source_depend_on_seed_and_f0() -> None:
 def test_odd_upsample_rate_and_no_speaker() -> None:
     # Applio's odd-rate rule (padding u//2 + 1, output_padding 1) assumes kernel 2u
     model = MRFHiFiGAN(4, [3], [[1]], [3, 2], 16, [6, 4], 0, 16000)
-    x, f0, _ = inputs(1, 6, c=4)
+    x, f0, _ = vocoder_inputs(1, 6, c=4)
     assert model(x, f0, None).shape == (1, 1, 36)
     assert not any(k.startswith("cond.") for k in model.state_dict())
-
-
-def wn_conv(prefix: str, shape: tuple[int, ...], bias: bool = True) -> dict[str, tuple]:
-    """Keys of a weight-normed conv as Applio saves them (parametrizations API)."""
-    keys = {
-        f"{prefix}.parametrizations.weight.original0": (shape[0],) + (1,) * (len(shape) - 1),
-        f"{prefix}.parametrizations.weight.original1": shape,
-    }
-    if bias:
-        keys[f"{prefix}.bias"] = (shape[0],)
-    return keys
 
 
 def applio_mrf_layout_40k() -> dict[str, tuple]:
     """Applio's HiFiGANMRFGenerator at 40 kHz (FORMATS.md §3), written out by hand."""
     layout = {"m_source.l_linear.weight": (1, 9), "m_source.l_linear.bias": (1,)}
-    layout |= wn_conv("conv_pre", (512, 192, 7))
+    layout |= wn_keys("conv_pre", (512, 192, 7))
     # ConvTranspose1d weights are [C_in, C_out, k]; weight norm runs over dim 0
     chans = [512, 256, 128, 64, 32]
     for i, k in enumerate([16, 16, 4, 4]):
@@ -119,8 +76,8 @@ def applio_mrf_layout_40k() -> dict[str, tuple]:
         for m, k in enumerate([3, 7, 11]):
             for layer in range(3):
                 for conv in ("conv1", "conv2"):
-                    layout |= wn_conv(f"mrfs.{i}.{m}.layers.{layer}.{conv}", (c, c, k))
-    layout |= wn_conv("conv_post", (1, 32, 7))
+                    layout |= wn_keys(f"mrfs.{i}.{m}.layers.{layer}.{conv}", (c, c, k))
+    layout |= wn_keys("conv_post", (1, 32, 7))
     layout |= {"cond.weight": (512, 256, 1), "cond.bias": (512,)}
     return layout
 
@@ -142,14 +99,9 @@ def test_unknown_argument_is_an_error() -> None:
 
 
 def test_checkpointing_gives_the_same_gradients() -> None:
-    torch.manual_seed(0)
-    plain = MRFHiFiGAN(4, [3], [[1, 2]], [2, 3], 16, [4, 6], 0, 16000).train()
-    ckpt = MRFHiFiGAN(4, [3], [[1, 2]], [2, 3], 16, [4, 6], 0, 16000, checkpointing=True).train()
-    ckpt.load_state_dict(plain.state_dict())
-    x, f0, _ = inputs(1, 5, c=4)
-    grads = []
-    for model in (plain, ckpt):
-        torch.manual_seed(3)
-        model(x, f0).square().mean().backward()
-        grads.append(model.conv_pre.parametrizations.weight.original1.grad)
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    def build(**kw) -> MRFHiFiGAN:
+        return MRFHiFiGAN(4, [3], [[1, 2]], [2, 3], 16, [4, 6], 0, 16000, **kw)
+
+    assert_checkpointing_keeps_gradients(
+        build, lambda m: m.conv_pre.parametrizations.weight.original1
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,8 +24,15 @@ from rvc.models.nsf import SourceModuleHnNSF
 class ResBlock(nn.Module):
     """HiFi-GAN ResBlock1: per dilation, lrelu → dilated conv → lrelu → conv, plus residual."""
 
-    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 3, 5)):
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        dilations: Sequence[int] = (1, 3, 5),
+        slope: float = LRELU_SLOPE,
+    ) -> None:
         super().__init__()
+        self.slope = slope  # leaky ReLU slope: 0.1 in HiFi-GAN, 0.2 in RefineGAN
         self.convs1 = nn.ModuleList(
             wn(
                 nn.Conv1d(
@@ -41,16 +49,31 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, T] -> [B, C, T]."""
         for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
-            y = conv1(F.leaky_relu(x, LRELU_SLOPE))
-            x = x + conv2(F.leaky_relu(y, LRELU_SLOPE))
+            y = conv1(F.leaky_relu(x, self.slope))
+            x = x + conv2(F.leaky_relu(y, self.slope))
         return x
 
 
-def _upsample_layer(in_ch: int, out_ch: int, rate: int, kernel: int) -> nn.Module:
+def branch_mean(branches: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """Mean of parallel branches applied to the same input (the multi-receptive-field fusion)."""
+    out = branches[0](x)
+    for branch in branches[1:]:
+        out = out + branch(x)
+    return out / len(branches)
+
+
+def upsample_layer(in_ch: int, out_ch: int, rate: int, kernel: int) -> nn.Module:
+    """Weight-normed ConvTranspose1d mapping [B, in_ch, T] -> [B, out_ch, T·rate]."""
     # odd rates (not in stock RVC configs) use Applio's padding/output_padding so length = T·rate
     padding = (kernel - rate) // 2 if rate % 2 == 0 else rate // 2 + rate % 2
     conv = nn.ConvTranspose1d(in_ch, out_ch, kernel, rate, padding=padding, output_padding=rate % 2)
     return wn(conv)
+
+
+def noise_conv(channels: int, stride: int) -> nn.Conv1d:
+    """Brings the sample-rate source down to a stage's rate: [B, 1, N] -> [B, channels, N / stride]."""
+    kernel = 1 if stride == 1 else stride * 2 - stride % 2
+    return nn.Conv1d(1, channels, kernel, stride=stride, padding=(kernel - stride) // 2)
 
 
 class HiFiGAN(nn.Module):
@@ -75,14 +98,15 @@ class HiFiGAN(nn.Module):
         if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):
             raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes differ in length")
         self.num_kernels = len(resblock_kernel_sizes)
-        self.upp = math.prod(upsample_rates)
+        self.upsample_rates = [int(u) for u in upsample_rates]
+        self.upp = math.prod(self.upsample_rates)
         self.sample_rate = None if sr is None else parse_sample_rate(sr)
         self.channels = [
             upsample_initial_channel // (2 ** (i + 1)) for i in range(len(upsample_rates))
         ]
         self.conv_pre = nn.Conv1d(initial_channel, upsample_initial_channel, 7, 1, padding=3)
         self.ups = nn.ModuleList(
-            _upsample_layer(upsample_initial_channel // (2**i), self.channels[i], u, k)
+            upsample_layer(upsample_initial_channel // (2**i), self.channels[i], u, k)
             for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=True))
         )
         self.resblocks = nn.ModuleList(
@@ -101,10 +125,7 @@ class HiFiGAN(nn.Module):
     def _resblocks(self, i: int, x: torch.Tensor) -> torch.Tensor:
         # the parallel resblocks of one stage, averaged
         first = i * self.num_kernels
-        xs = self.resblocks[first](x)
-        for j in range(first + 1, first + self.num_kernels):
-            xs = xs + self.resblocks[j](x)
-        return xs / self.num_kernels
+        return branch_mean(self.resblocks[first : first + self.num_kernels], x)
 
     def _head(self, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
         x = self.conv_pre(x)
@@ -133,38 +154,17 @@ class HiFiGAN(nn.Module):
 class HiFiGANNSF(HiFiGAN):
     """Pitch-guided (NSF) HiFi-GAN: latent [B, C, T] + F0 [B, T] Hz -> waveform [B, 1, T·hop]."""
 
-    def __init__(
-        self,
-        initial_channel: int,
-        resblock_kernel_sizes: Sequence[int],
-        resblock_dilation_sizes: Sequence[Sequence[int]],
-        upsample_rates: Sequence[int],
-        upsample_initial_channel: int,
-        upsample_kernel_sizes: Sequence[int],
-        gin_channels: int = 0,
-        sr: int | str = 40000,
-        harmonic_num: int = 0,
-        checkpointing: bool = False,
-    ) -> None:
-        super().__init__(
-            initial_channel,
-            resblock_kernel_sizes,
-            resblock_dilation_sizes,
-            upsample_rates,
-            upsample_initial_channel,
-            upsample_kernel_sizes,
-            gin_channels,
-            sr,
-            checkpointing,
-        )
+    def __init__(self, *args: Any, harmonic_num: int = 0, **kwargs: Any) -> None:
+        """HiFiGAN's arguments (the vocoder contract; `sr` required) and the source's overtones."""
+        super().__init__(*args, **kwargs)
+        if self.sample_rate is None:
+            raise ValueError("HiFiGANNSF needs sr (the sample rate of its sine source)")
         self.m_source = SourceModuleHnNSF(self.sample_rate, harmonic_num=harmonic_num)
-        self.noise_convs = nn.ModuleList()
-        for i, ch in enumerate(self.channels):
-            # bring the sample-rate source down to stage i's rate
-            stride = math.prod(upsample_rates[i + 1 :])
-            kernel = 1 if stride == 1 else stride * 2 - stride % 2
-            padding = 0 if stride == 1 else (kernel - stride) // 2
-            self.noise_convs.append(nn.Conv1d(1, ch, kernel, stride=stride, padding=padding))
+        # bring the sample-rate source down to stage i's rate
+        self.noise_convs = nn.ModuleList(
+            noise_conv(ch, math.prod(self.upsample_rates[i + 1 :]))
+            for i, ch in enumerate(self.channels)
+        )
 
     def forward(
         self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None
@@ -174,7 +174,7 @@ class HiFiGANNSF(HiFiGAN):
             raise ValueError("HiFiGANNSF needs f0 (pitch in Hz per frame)")
         har_source = self.m_source(f0, self.upp)  # [B, 1, T·hop]
         x = self._head(x, g)
-        for i, (up, noise_conv) in enumerate(zip(self.ups, self.noise_convs, strict=True)):
+        for i, (up, down) in enumerate(zip(self.ups, self.noise_convs, strict=True)):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
-            x = self._stage(i, x + noise_conv(har_source))
+            x = self._stage(i, x + down(har_source))
         return self._tail(x)

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from rvc.models.commons import LRELU_SLOPE, get_padding, parse_sample_rate, remove_weight_norm, wn
 from rvc.models.nsf import SourceModuleHnNSF
+from rvc.models.vocoders.hifigan import branch_mean, noise_conv, upsample_layer
 
 
 class MRFLayer(nn.Module):
@@ -47,13 +48,6 @@ class MRFBlock(nn.Module):
         return x
 
 
-def _upsample_padding(rate: int, kernel: int) -> tuple[int, int]:
-    """(padding, output_padding) so ConvTranspose1d(kernel, stride=rate) maps T -> T·rate."""
-    if rate % 2 == 0:
-        return (kernel - rate) // 2, 0
-    return rate // 2 + rate % 2, 1  # Applio's rule for odd rates
-
-
 class MRFHiFiGAN(nn.Module):
     """MRF HiFi-GAN generator: latent [B, C, T] + F0 [B, T] Hz + speaker [B, gin, 1] -> wave."""
 
@@ -76,7 +70,6 @@ class MRFHiFiGAN(nn.Module):
             raise TypeError(f"MRFHiFiGAN got unexpected arguments: {', '.join(sorted(extra))}")
         self.upsample_rates = [int(u) for u in upsample_rates]
         self.upp = math.prod(self.upsample_rates)
-        self.num_kernels = len(resblock_kernel_sizes)
         self.checkpointing = checkpointing
         self.m_source = SourceModuleHnNSF(parse_sample_rate(sr), harmonic_num=harmonic_num)
         self.conv_pre = wn(nn.Conv1d(initial_channel, upsample_initial_channel, 7, padding=3))
@@ -86,20 +79,9 @@ class MRFHiFiGAN(nn.Module):
         self.mrfs = nn.ModuleList()
         for i, (u, k) in enumerate(zip(self.upsample_rates, upsample_kernel_sizes, strict=True)):
             c_in, c_out = upsample_initial_channel // 2**i, upsample_initial_channel // 2 ** (i + 1)
-            pad, out_pad = _upsample_padding(u, k)
-            self.upsamples.append(
-                wn(
-                    nn.ConvTranspose1d(
-                        c_in, c_out, k, stride=u, padding=pad, output_padding=out_pad
-                    )
-                )
-            )
+            self.upsamples.append(upsample_layer(c_in, c_out, u, k))
             # the sample-rate source is strided down to this stage's rate
-            stride = math.prod(self.upsample_rates[i + 1 :])
-            kernel = 1 if stride == 1 else stride * 2 - stride % 2
-            self.noise_convs.append(
-                nn.Conv1d(1, c_out, kernel, stride=stride, padding=(kernel - stride) // 2)
-            )
+            self.noise_convs.append(noise_conv(c_out, math.prod(self.upsample_rates[i + 1 :])))
             self.mrfs.append(
                 nn.ModuleList(
                     MRFBlock(c_out, k_r, list(d))
@@ -114,11 +96,7 @@ class MRFHiFiGAN(nn.Module):
         """One upsampling stage: lrelu, transposed conv, add source, mean of the MRF blocks."""
         x = self.upsamples[i](F.leaky_relu(x, LRELU_SLOPE))
         x = x + self.noise_convs[i](har)
-        blocks = self.mrfs[i]
-        out = blocks[0](x)
-        for block in blocks[1:]:
-            out = out + block(x)
-        return out / self.num_kernels
+        return branch_mean(self.mrfs[i], x)
 
     def forward(
         self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None

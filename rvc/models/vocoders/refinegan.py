@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from rvc.models.commons import get_padding, parse_sample_rate, remove_weight_norm, wn
+from rvc.models.commons import parse_sample_rate, remove_weight_norm, wn
+from rvc.models.nsf import SineSource
+from rvc.models.vocoders.hifigan import ResBlock, branch_mean
 
 LRELU_SLOPE = 0.2
 # Applio's anti-aliasing resampler: torchaudio's Kaiser-windowed sinc with these settings
@@ -74,23 +76,12 @@ def sine_phase(rad: torch.Tensor, frames: int) -> torch.Tensor:
     return (inner + offset.unsqueeze(2)).reshape(b, n, h) % 1
 
 
-class RefineGANSource(nn.Module):
+class RefineGANSource(SineSource):
     """Sine excitation from sample-rate F0, merged by a bias-free Linear + tanh (no harmonics)."""
 
-    def __init__(
-        self,
-        sample_rate: int,
-        harmonic_num: int = 0,
-        sine_amp: float = 0.1,
-        noise_std: float = 0.003,
-        voiced_threshold: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.sample_rate = sample_rate
-        self.dim = harmonic_num + 1
-        self.sine_amp = sine_amp
-        self.noise_std = noise_std
-        self.voiced_threshold = voiced_threshold
+    def __init__(self, sample_rate: int, **settings: float) -> None:
+        """`settings`: SineSource's harmonic_num, sine_amp, noise_std, voiced_threshold."""
+        super().__init__(sample_rate, **settings)
         self.merge = nn.Sequential(nn.Linear(self.dim, 1, bias=False), nn.Tanh())
 
     def forward(self, f0: torch.Tensor, frames: int) -> torch.Tensor:
@@ -103,34 +94,8 @@ class RefineGANSource(nn.Module):
                 rad[:, :1, 1:] += rand_ini[:, :, 1:]
             sines = torch.sin(2 * math.pi * sine_phase(rad, frames)) * self.sine_amp
             uv = (f0 > self.voiced_threshold).to(f0.dtype)  # [B, N, 1]
-            noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
-            noise = torch.randn(sines.shape, device=sines.device, dtype=sines.dtype)
-            excitation = sines * uv + noise_amp * noise
+            excitation = self.add_noise(sines, uv)
         return self.merge(excitation.to(self.merge[0].weight.dtype))
-
-
-class ResBlock(nn.Module):
-    """Dilated residual stack (HiFi-GAN "resblock 1") with slope-0.2 leaky ReLUs."""
-
-    def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]) -> None:
-        super().__init__()
-        self.convs1 = nn.ModuleList(
-            wn(
-                nn.Conv1d(
-                    channels, channels, kernel_size, dilation=d, padding=get_padding(kernel_size, d)
-                )
-            )
-            for d in dilation
-        )
-        self.convs2 = nn.ModuleList(
-            wn(nn.Conv1d(channels, channels, kernel_size, padding=get_padding(kernel_size)))
-            for _ in dilation
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
-        return x
 
 
 class AdaIN(nn.Module):
@@ -160,19 +125,18 @@ class ParallelResBlock(nn.Module):
         super().__init__()
         self.input_conv = nn.Conv1d(in_channels, out_channels, 7, padding=3)
         nn.init.normal_(self.input_conv.weight, 0.0, 0.01)  # as Applio's init_weights
+        # HiFi-GAN's ResBlock1, with RefineGAN's slope-0.2 leaky ReLUs
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                AdaIN(out_channels), ResBlock(out_channels, k, tuple(d)), AdaIN(out_channels)
+                AdaIN(out_channels),
+                ResBlock(out_channels, k, d, slope=LRELU_SLOPE),
+                AdaIN(out_channels),
             )
             for k, d in zip(kernel_sizes, dilations, strict=True)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.input_conv(x)
-        out = self.blocks[0](x)
-        for block in self.blocks[1:]:
-            out = out + block(x)
-        return out / len(self.blocks)
+        return branch_mean(self.blocks, self.input_conv(x))
 
 
 class RefineGAN(nn.Module):
