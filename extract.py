@@ -15,6 +15,7 @@ def main(cfg: DictConfig) -> None:
         result = run(cfg)
     except ExtractError as e:
         print(f"error: {e}", file=sys.stderr)
+        print("(details: add hydra.verbose=rvc.extract to the command)", file=sys.stderr)
         sys.exit(1)
     print_audit(result.audit)
     print(f"store: {result.store.root}")

@@ -115,9 +115,10 @@ def save_audit(store: FeatureStore, audit: dict[str, Any]) -> None:
 def print_audit(audit: dict[str, Any]) -> None:
     """Print the audit as a rich table."""
     from rich.console import Console
+    from rich.markup import escape  # file names like "take[/x].wav" are not markup
     from rich.table import Table
 
-    t = Table(title=f"dataset audit: {audit['experiment']}", show_header=False)
+    t = Table(title=escape(f"dataset audit: {audit['experiment']}"), show_header=False)
     rec = audit["recommendation"]
     rows = [
         ("files used", f"{audit['files_used']} of {audit['files']}"),
@@ -133,13 +134,13 @@ def print_audit(audit: dict[str, Any]) -> None:
     rows.append(("recommended epochs", f"{rec['epochs']} ({rec['range'][0]}–{rec['range'][1]})"))
     rows.append(("advice", rec["note"]))
     for k, v in rows:
-        t.add_row(k, v)
+        t.add_row(k, escape(v))
     console = Console()
     console.print(t)
     for d in audit["dropped"]:
-        console.print(f"[red]dropped[/red] {d['file']}: {d['reason']}")
+        console.print(f"[red]dropped[/red] {escape(d['file'])}: {escape(d['reason'])}")
     for w in audit["warnings"]:
-        console.print(f"[yellow]warning[/yellow] {w['file']}: {w['warning']}")
+        console.print(f"[yellow]warning[/yellow] {escape(w['file'])}: {escape(w['warning'])}")
     for stage in ("f0", "features"):
         if audit.get(f"{stage}_missing"):
             console.print(f"[red]{stage} missing[/red] for {len(audit[f'{stage}_missing'])} slices")

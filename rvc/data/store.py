@@ -3,12 +3,13 @@
 Layout (everything below `root`)::
 
     manifest.json              parameters, per-source records, per-stage records
-    sliced/<spk>/<name>.wav    slices at the target sample rate (int16)
+    sliced/<spk>/<name>.wav    slices at the target sample rate (float wav)
     sliced16k/<spk>/<name>.wav the same slices at 16 kHz (input of F0 and embedders)
     f0/<spk>/<name>.npy        F0 in Hz per 10 ms frame (float32, 0 = unvoiced)
     f0c/<spk>/<name>.npy       coarse pitch 1..255 (int16), FORMATS.md §5
     features/<spk>/<name>.npy  content features per 20 ms frame [frames, dim] (float16)
-    audit.json, audit_*.png    the dataset audit
+    audit.json, audit.png      the dataset audit
+    .lock                      held by the run that is writing the store
 
 The manifest is the single source of truth: a slice or stage output counts as done only once
 the manifest records it, and the manifest is rewritten atomically after each unit of work, so
@@ -17,8 +18,10 @@ a run killed halfway resumes where it stopped and never trusts a half-written fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,13 +55,17 @@ def array_hash(audio: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
 
 
+class StoreLockedError(RuntimeError):
+    """Another process holds the store's lock."""
+
+
 @dataclass
 class SliceRecord:
     """One slice: where it came from and what it holds."""
 
     name: str  # unique in the store, also the file stem
     speaker: int
-    source: str  # source key (see SourceRecord.key)
+    source: str  # path of the source file (SourceRecord.path)
     start: int  # sample range in the source at the target rate
     end: int
     n_samples: int  # at the target rate
@@ -80,10 +87,6 @@ class SourceRecord:
     usable: float = 0.0  # seconds of non-silent audio inside the slices
     stats: dict[str, float] = field(default_factory=dict)  # peak/rms/snr/clipping
     slices: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{self.content_hash[:12]}-{self.params_hash[:8]}"
 
 
 class FeatureStore:
@@ -203,15 +206,31 @@ class FeatureStore:
 
     def check_embedder(self, name: str, dim: int) -> None:
         """Refuse features made by another embedder (training/inference must match extraction)."""
-        rec = self.params.get("embedder")
-        if rec is None:
+        st = self.stages.get("features")
+        if not st or not st.get("done"):
             raise ValueError(f"{self.root}: no content features extracted yet (run extract.py)")
-        if rec.get("name") != name or int(rec.get("dim") or -1) != int(dim):
+        made = st["config"]  # the config the recorded ("done") features were made with
+        if made.get("name") != name or int(made.get("dim") or -1) != int(dim):
             raise ValueError(
-                f"{self.root}: features were extracted with embedder '{rec.get('name')}' "
-                f"({rec.get('dim')}-dim), but '{name}' ({dim}-dim) was asked for; re-run "
-                f"extract.py with embedder={name} or pick the matching embedder"
+                f"{self.root}: features were extracted with embedder '{made.get('name')}' "
+                f"({made.get('dim')}-dim), but '{name}' ({dim}-dim) was asked for; re-run "
+                f"extract.py with that embedder or pick the matching one"
             )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store for one writer; a second run on it fails fast with a clear error."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            try:
+                import fcntl  # POSIX; the lock goes away with the process, even on kill -9
+
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:
+                pass
+            except OSError as e:
+                raise StoreLockedError(f"{self.root}: another run is writing this store") from e
+            yield
 
     # ---- loading (training, audit) ----------------------------------------------------------
     def ok_sources(self) -> list[SourceRecord]:

@@ -83,6 +83,19 @@ def feature_batch(
 BATCH_FNS = {"f0": f0_batch, "features": feature_batch}
 
 
+def _guarded_batch(
+    stage: str, model: Any, store: FeatureStore, recs: list[SliceRecord]
+) -> list[tuple[str, str]]:
+    """One batch; if it raises, each slice alone, so one bad slice fails only itself."""
+    try:
+        return BATCH_FNS[stage](model, store, recs)
+    except Exception as e:
+        if len(recs) == 1:
+            return [(recs[0].name, f"{type(e).__name__}: {e}")]
+        log.debug("%s batch failed, retrying slice by slice", stage, exc_info=True)
+        return [f for r in recs for f in _guarded_batch(stage, model, store, [r])]
+
+
 def _worker(stage: str, build: Builder, device: str, root: str, names: list[str], batch: int):
     """One device's share of a stage, in its own process."""
     store = FeatureStore(root)
@@ -90,7 +103,7 @@ def _worker(stage: str, build: Builder, device: str, root: str, names: list[str]
     recs = [store.slices[n] for n in names]
     done, failures = [], []
     for b in _batches(recs, batch):
-        failures += BATCH_FNS[stage](model, store, b)
+        failures += _guarded_batch(stage, model, store, b)
         done += [r.name for r in b]
     return done, failures
 
@@ -114,7 +127,7 @@ def run_stage(
     if len(devices) <= 1:
         model = build(devices[0] if devices else "cpu")
         for b in _batches(todo, batch_size):
-            bad = BATCH_FNS[stage](model, store, b)
+            bad = _guarded_batch(stage, model, store, b)
             failed = {n for n, _ in bad}
             for r in b:
                 if r.name not in failed:

@@ -6,6 +6,8 @@ worker processes; the caller owns the manifest.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +49,24 @@ class SliceParams:
             raise ValueError(f"data.normalize must be none, pre or post, not '{self.normalize}'")
         if self.sample_rate not in (32000, 40000, 48000):
             raise ValueError(f"sample_rate must be 32000, 40000 or 48000, not {self.sample_rate}")
+        if not 0 < self.chunk_len or not 0 <= self.overlap < self.chunk_len:
+            raise ValueError(
+                f"need chunk_len > 0 and 0 <= overlap < chunk_len, got {self.chunk_len}/{self.overlap}"
+            )
+        for name in ("min_length", "min_interval", "max_sil_kept", "min_duration"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.{name} must be >= 0, not {getattr(self, name)}")
 
 
 def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
-    """Stable, unique slice name; the parameters are in it so a re-slice never overwrites."""
+    """Stable, unique slice name.
+
+    Content, path and parameters are all in it: a re-slice never overwrites, and identical
+    files in two folders (two speakers) stay apart.
+    """
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem)[:40].strip("-") or "audio"
-    return f"{stem}_{content_hash[:8]}{params_hash[:4]}_{k:04d}"
+    where = hashlib.sha256(str(path).encode()).hexdigest()[:4]
+    return f"{stem}_{content_hash[:8]}{where}{params_hash[:4]}_{k:04d}"
 
 
 def _ranges(audio: np.ndarray, p: SliceParams) -> list[tuple[int, int]]:
@@ -89,7 +103,19 @@ def _voiced_seconds(
     return float(np.count_nonzero(loud & covered)) / 100
 
 
-def ingest_source(
+def ingest_source(*args: Any, **kwargs: Any) -> tuple[SourceRecord, list[SliceRecord]]:
+    """`_ingest` for one file; any failure becomes that file's "failed" record, not a crash."""
+    try:
+        return _ingest(*args, **kwargs)
+    except Exception as e:  # one odd file must not stop a run over hundreds
+        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+        path, speaker, content_hash, params_hash = args[:4]
+        rec = SourceRecord(str(path), speaker, content_hash, params_hash, status="failed")
+        rec.reason = f"{path}: {type(e).__name__}: {e}"
+        return rec, []
+
+
+def _ingest(
     path: str,
     speaker: int,
     content_hash: str,
@@ -152,7 +178,9 @@ def ingest_source(
             continue
         chunk16 = process.resample(chunk, p.sample_rate, SR_16K).astype(np.float32)
         name = slice_name(src, content_hash, params_hash, k)
-        s = SliceRecord(name, speaker, rec.key, a, b, len(chunk), len(chunk16), array_hash(chunk16))
+        s = SliceRecord(
+            name, speaker, rec.path, a, b, len(chunk), len(chunk16), array_hash(chunk16)
+        )
         out = Path(root)
         audio_io.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)
         audio_io.save_wav(out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, SR_16K)

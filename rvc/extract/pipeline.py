@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from rvc.audio import io as audio_io
 from rvc.audio import url as audio_url
 from rvc.data import audit as audit_mod
-from rvc.data.store import FeatureStore, SourceRecord, config_hash, file_hash
+from rvc.data.store import FeatureStore, SourceRecord, StoreLockedError, config_hash, file_hash
 from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
 from rvc.utils.device import extract_devices
@@ -46,9 +46,20 @@ class ExtractResult:
     failures: dict[str, list[tuple[str, str]]]  # stage -> (slice, error)
 
 
-def speaker_of(path: Path) -> int:
-    """Speaker id from a parent folder named by an integer (multi-speaker datasets), else 0."""
-    return int(path.parent.name) if path.parent.name.isdigit() else 0
+MAX_SPEAKERS = 109  # spk_embed_dim of every RVC model
+
+
+def speaker_of(path: Path, root: Path | None = None) -> int:
+    """Speaker id: the first folder under an input folder named by an integer below 109.
+
+    A file named directly takes its parent folder's number. Other numbers (e.g. a year) are
+    ordinary folder names: speaker 0.
+    """
+    if root is not None and path.is_relative_to(root) and path.parent != root:
+        name = path.relative_to(root).parts[0]
+    else:
+        name = path.parent.name
+    return int(name) if name.isdigit() and int(name) < MAX_SPEAKERS else 0
 
 
 def collect_sources(
@@ -79,10 +90,22 @@ def collect_sources(
                 raise ExtractError(f"input '{spec}': no such file or folder ({e})") from e
             if not paths:
                 raise ExtractError(f"input '{spec}': no audio or video files found in it")
+        _check_trim(spec, start, end)
+        root = Path(spec).resolve() if Path(spec).is_dir() else None
         for p in paths:
             p = Path(p).resolve()
-            sources[p] = Source(p, speaker_of(p), start, end)
+            sources[p] = Source(p, speaker_of(p, root), start, end)
     return list(sources.values())
+
+
+def _check_trim(spec: str, start: Any, end: Any) -> None:
+    try:
+        start = None if start is None else float(start)
+        end = None if end is None else float(end)
+    except (TypeError, ValueError) as e:
+        raise ExtractError(f"input '{spec}': start/end must be seconds ({e})") from e
+    if (start is not None and start < 0) or (end is not None and end <= (start or 0.0)):
+        raise ExtractError(f"input '{spec}': need 0 <= start < end, got start={start} end={end}")
 
 
 def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams, workers: int):
@@ -123,7 +146,20 @@ def _build(cfg: dict[str, Any], device: str) -> Any:
     from hydra.utils import instantiate
 
     obj = instantiate(cfg, device=device)
-    return obj.to(device) if hasattr(obj, "to") and callable(obj.to) else obj
+    if callable(getattr(obj, "load", None)):
+        obj.load()  # weights now: a missing file is a config error, not a per-slice failure
+    return obj.to(device) if callable(getattr(obj, "to", None)) else obj
+
+
+def _slice_params(cfg: DictConfig) -> SliceParams:
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    allowed = {f.name for f in fields(SliceParams)}
+    try:
+        return SliceParams(
+            sample_rate=int(cfg.sample_rate), **{k: v for k, v in data.items() if k in allowed}
+        )
+    except (TypeError, ValueError) as e:
+        raise ExtractError(f"bad data options: {e}") from e
 
 
 def run(cfg: DictConfig) -> ExtractResult:
@@ -131,24 +167,27 @@ def run(cfg: DictConfig) -> ExtractResult:
     unknown = set(cfg.stages) - set(STAGES)
     if unknown:
         raise ExtractError(f"unknown stages {sorted(unknown)}; choose from {list(STAGES)}")
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    allowed = {f.name for f in fields(SliceParams)}
-    try:
-        params = SliceParams(
-            sample_rate=int(cfg.sample_rate), **{k: v for k, v in data.items() if k in allowed}
-        )
-    except (TypeError, ValueError) as e:
-        raise ExtractError(f"bad data options: {e}") from e
+    params = _slice_params(cfg)
+    try:  # before any work: a wrong device should not cost a slicing run
+        devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
+    except (RuntimeError, ValueError) as e:
+        raise ExtractError(str(e)) from e
 
     store = FeatureStore(cfg.paths.exp_dir)
+    try:
+        with store.lock():
+            return _run_locked(cfg, store, params, devices)
+    except StoreLockedError as e:
+        raise ExtractError(str(e)) from e
+
+
+def _run_locked(
+    cfg: DictConfig, store: FeatureStore, params: SliceParams, devices: list[str]
+) -> ExtractResult:
     store.clean_temp()
-    # the embedder record stays until a features stage replaces it
-    embedder = store.params.get("embedder")
-    store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
-    if embedder:
-        store.params["embedder"] = embedder
     ingested = reused = 0
     if "slice" in cfg.stages:
+        store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
         inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
         failed_urls: dict[str, str] = {}
         sources = collect_sources(inputs, Path(cfg.paths.downloads), failed_urls)
@@ -156,41 +195,44 @@ def run(cfg: DictConfig) -> ExtractResult:
             store.put_source(SourceRecord(url, 0, "", "", status="failed", reason=reason), [])
         # files no longer among the inputs leave the store, with their slices and features
         keep = {str(s.path) for s in sources} | set(failed_urls)
-        for old in [p for p in store.sources if p not in keep]:
+        gone = [p for p in store.sources if p not in keep]
+        if gone:
+            log.warning(
+                "%d files are no longer among the inputs: removed from the store", len(gone)
+            )
+        for old in gone:
             store.drop_source(old)
         ingested, reused = _ingest_all(store, sources, params, int(cfg.device.num_workers))
         store.save()
+    elif store.params.get("slice") and store.params["slice"] != asdict(params):
+        # the slices on disk were made with the stored options; those stay the truth
+        log.warning("slice stage not run: keeping the store's slicing options, not the given ones")
     if not store.slices:
         failed = [f"  {s.path}: {s.reason}" for s in store.sources.values()]
         raise ExtractError("nothing usable came out of the inputs:\n" + "\n".join(failed))
 
     failures: dict[str, list[tuple[str, str]]] = {}
-    devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
     for stage, node in (("f0", "f0"), ("features", "embedder")):
         if stage not in cfg.stages:
             continue
         stage_cfg = OmegaConf.to_container(cfg[node], resolve=True)
         build = functools.partial(_build, stage_cfg)
+        what = stage_cfg.get("name") or str(stage_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
         try:
             failures[stage] = features.run_stage(
                 store, stage, stage_cfg, build, devices, int(cfg.device.batch_size)
             )
-        except (FileNotFoundError, ValueError, ImportError) as e:
+        except Exception as e:
             # missing/corrupt weights, a bad custom embedder, a missing extra: the user's to fix;
             # everything finished so far is already saved in the store
             log.debug("stage %s failed", stage, exc_info=True)
-            what = stage_cfg.get("name") or stage_cfg["_target_"].rsplit(".", 1)[-1]
-            raise ExtractError(f"{stage} ({node}={what}): {e}") from e
+            raise ExtractError(f"{stage} ({node}={what}): {type(e).__name__}: {e}") from e
         features.remove_outputs(store, stage, [n for n, _ in failures[stage]])
         for name, err in failures[stage]:
             log.warning("%s: slice %s skipped: %s", stage, name, err)
-    if "features" in cfg.stages:
-        emb = OmegaConf.to_container(cfg.embedder, resolve=True)
-        store.params["embedder"] = {
-            "name": emb.get("name", emb.get("_target_")),
-            "dim": emb.get("dim"),
-            "version": emb.get("version"),
-        }
+        if failures[stage] and not store.stages[stage]["done"]:
+            first = failures[stage][0][1]
+            raise ExtractError(f"{stage} ({node}={what}) failed on every slice, e.g.: {first}")
     store.save()
 
     audit = audit_mod.build_audit(store)

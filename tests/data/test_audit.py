@@ -32,7 +32,7 @@ def test_audit_counts_minutes_drops_and_f0(tmp_path):
     bad = SourceRecord(
         "/b.wav", 0, "i" * 64, "p", "skipped", reason="silent (peak -90 dBFS)", duration=10.0
     )
-    rec = SliceRecord("s0", 0, ok.key, 0, 120000, 120000, 48000, "sha")
+    rec = SliceRecord("s0", 0, ok.path, 0, 120000, 120000, 48000, "sha")
     st.put_source(ok, [rec])
     st.put_source(bad, [])
     f0 = np.r_[np.zeros(10), np.full(80, 200.0), np.zeros(10)].astype(np.float32)

@@ -30,7 +30,7 @@ def test_manifest_round_trip(tmp_path):
     st = _populated(tmp_path)
     again = FeatureStore(st.root)
     assert again.slices == st.slices
-    assert again.sources["/x.wav"].key == st.sources["/x.wav"].key
+    assert again.sources["/x.wav"] == st.sources["/x.wav"]
     assert again.source_is_current("/x.wav", "c" * 64, "p" * 16)
     assert not again.source_is_current("/x.wav", "d" * 64, "p" * 16)
     st.path("sliced16k", st.slices["a"]).unlink()  # a lost file makes the source stale

@@ -46,7 +46,7 @@ def test_full_run_fills_the_store(tmp_path, voice_dir):
         assert abs(len(feats) * 2 - len(f0)) <= 4  # 20 ms vs 10 ms frames
     # pitch really came back: the clips are at 120/160/210 Hz (±5 % vibrato)
     assert 100 < res.audit["f0_hz"]["p5"] and res.audit["f0_hz"]["p95"] < 240
-    assert st.params["embedder"]["dim"] == 768
+    assert st.stages["features"]["config"]["dim"] == 768
     audit = json.loads((st.root / "audit.json").read_text())
     assert audit["slices"] == len(st.slices) and (st.root / "audit.png").exists()
 
