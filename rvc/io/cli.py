@@ -77,6 +77,9 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     data = load_pth(path)
     if is_voice_model_dict(data):
         vm = voice_model_from_dict(data, path)
+        # build the network and load the weights: "info" succeeds only for a usable model
+        net = build_synthesizer(vm.config, vm.use_f0, vm.vocoder, vm.text_enc_hidden_dim)
+        load_state_checked(net, vm.weights, str(path), ignore_missing=("enc_q.",))
         md = vm.metadata
         return {
             "file": str(path),
@@ -234,8 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {args.out}: {meta['sr']} Hz, {meta['version']}, {f0}, {meta['vocoder']}, "
                 f"epoch {meta['epoch']}, sha256 {meta['model_hash'][:16]}…"
             )
-    except (ModelFileError, ModelDetectionError, FileNotFoundError, ValueError, OSError) as e:
+    except Exception as e:  # any unreadable file: one line, exit 1 (no traceback for users)
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not isinstance(e, (ModelFileError, ModelDetectionError, OSError, ValueError)):
+            message = f"{type(e).__name__}: {message}"
         print(f"rvc-model: error: {message}", file=sys.stderr)
         return 1
     return 0

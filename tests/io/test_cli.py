@@ -150,3 +150,23 @@ def test_console_script_runs_as_a_subprocess(tmp_path):
         text=True,
     )
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "none.pth" in bad.stderr
+
+
+def test_info_fails_cleanly_on_malformed_files(tmp_path, capsys):
+    net = tiny_synth()
+    good = tmp_path / "good.pth"
+    save_voice_model(good, net, net.config, model_name="x", epoch=1, step=1)
+    data = torch.load(good, weights_only=True)
+
+    bogus_config = dict(data, config=[0] * 18)  # unbuildable network
+    no_f0_flag = dict(data, f0=None)
+    g_bias_only = {
+        "model": {"dec.ups.0.bias": torch.zeros(4), "enc_p.emb_phone.weight": torch.zeros(4, 768)}
+    }
+    for name, obj in (("config", bogus_config), ("f0", no_f0_flag), ("g", g_bias_only)):
+        path = tmp_path / f"{name}.pth"
+        torch.save(obj, path)
+        assert main(["info", str(path)]) == 1, name
+        err = capsys.readouterr().err
+        assert err.startswith("rvc-model: error:") and len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
