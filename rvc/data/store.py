@@ -92,13 +92,13 @@ class SourceRecord:
 class FeatureStore:
     """Read/write access to one experiment folder."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, read: bool = True):
         self.root = Path(root)
         self.params: dict[str, Any] = {}
         self.sources: dict[str, SourceRecord] = {}  # by path
         self.slices: dict[str, SliceRecord] = {}  # by name
         self.stages: dict[str, dict[str, Any]] = {}  # stage -> {config, hash, done: {name: sha}}
-        if (self.root / MANIFEST).exists():
+        if read and (self.root / MANIFEST).exists():
             self._read()
 
     # ---- manifest -------------------------------------------------------------------------

@@ -96,16 +96,17 @@ def _guarded_batch(
         return [f for r in recs for f in _guarded_batch(stage, model, store, [r])]
 
 
-def _worker(stage: str, build: Builder, device: str, root: str, names: list[str], batch: int):
-    """One device's share of a stage, in its own process."""
-    store = FeatureStore(root)
-    model = build(device)
-    recs = [store.slices[n] for n in names]
-    done, failures = [], []
-    for b in _batches(recs, batch):
-        failures += _guarded_batch(stage, model, store, b)
-        done += [r.name for r in b]
-    return done, failures
+_MODEL: dict[str, Any] = {}  # per worker process: the model, built on first use
+
+
+def _worker_batch(
+    stage: str, build: Builder, device: str, root: str, recs: list[SliceRecord]
+) -> tuple[list[SliceRecord], list[tuple[str, str]]]:
+    """One batch on one device's worker process; the model stays loaded between batches."""
+    if device not in _MODEL:
+        _MODEL[device] = build(device)
+    store = FeatureStore(root, read=False)  # paths only: the parent owns the manifest
+    return recs, _guarded_batch(stage, _MODEL[device], store, recs)
 
 
 def run_stage(
@@ -124,35 +125,45 @@ def run_stage(
         return []
     failures: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc=f"{stage:>8}", unit="slice")
+
+    def record(batch: list[SliceRecord], bad: list[tuple[str, str]]) -> None:
+        failed = {n for n, _ in bad}
+        for r in batch:
+            if r.name not in failed:
+                store.mark_done(stage, r)
+        failures.extend(bad)
+        store.save()  # each batch is durable
+        bar.update(len(batch))
+
+    batches = _batches(todo, batch_size)
     if len(devices) <= 1:
         model = build(devices[0] if devices else "cpu")
-        for b in _batches(todo, batch_size):
-            bad = _guarded_batch(stage, model, store, b)
-            failed = {n for n, _ in bad}
-            for r in b:
-                if r.name not in failed:
-                    store.mark_done(stage, r)
-            failures += bad
-            store.save()  # each batch is durable
-            bar.update(len(b))
+        for b in batches:
+            record(b, _guarded_batch(stage, model, store, b))
     else:
+        # one single-process pool per device; each takes the next batch when it is free
         ctx = mp.get_context("spawn")  # CUDA cannot be forked
-        shards = [[r.name for r in todo[i :: len(devices)]] for i in range(len(devices))]
-        with cf.ProcessPoolExecutor(len(devices), mp_context=ctx) as pool:
-            futs = [
-                pool.submit(_worker, stage, build, dev, str(store.root), shard, batch_size)
-                for dev, shard in zip(devices, shards, strict=True)
-                if shard
-            ]
-            for fut in cf.as_completed(futs):
-                done, bad = fut.result()
-                failed = {n for n, _ in bad}
-                for n in done:
-                    if n not in failed:
-                        store.mark_done(stage, store.slices[n])
-                failures += bad
-                store.save()
-                bar.update(len(done))
+        pools = [cf.ProcessPoolExecutor(1, mp_context=ctx) for _ in devices]
+        pending: dict[cf.Future, int] = {}
+
+        def feed(i: int) -> None:
+            b = next(batches, None)
+            if b is not None:
+                args = (stage, build, devices[i], str(store.root), b)
+                pending[pools[i].submit(_worker_batch, *args)] = i
+
+        try:
+            for i in range(len(devices)):
+                feed(i)
+            while pending:
+                finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    i = pending.pop(fut)
+                    record(*fut.result())
+                    feed(i)
+        finally:
+            for pool in pools:
+                pool.shutdown(cancel_futures=True)
     bar.close()
     return failures
 
