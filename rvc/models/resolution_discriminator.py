@@ -1,7 +1,7 @@
 """Resolution (STFT-magnitude) discriminator, as in UnivNet and Applio's "v3" discriminator.
 
 Names match Applio's `DiscriminatorR` (`convs.0..4`, `conv_post`), i.e. the
-`discriminators.{9,10,11}.*` entries of its v3 MultiPeriodDiscriminator.
+`discriminators.{6,7,8}.*` entries of its v3 MultiPeriodDiscriminator.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-LRELU_SLOPE = 0.1
+from rvc.models.discriminators import conv_stack  # discriminators imports this module lazily
 
 # (n_fft, hop, win) of the three resolution discriminators in Applio's v3 discriminator
 V3_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
@@ -65,10 +65,4 @@ class DiscriminatorR(nn.Module):
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """y [B, 1, T] -> (logits [B, F·frames'], feature maps)."""
         x = self.spectrogram(y).unsqueeze(1)  # [B, 1, F, frames]
-        fmaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmaps.append(x)
-        x = self.conv_post(x)
-        fmaps.append(x)
-        return torch.flatten(x, 1), fmaps
+        return conv_stack(self.convs, self.conv_post, x)
