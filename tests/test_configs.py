@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
+from rvc.embedders.base import Embedder
 from rvc.extract.ingest import SliceParams
+from rvc.f0.base import F0Estimator
 from rvc.utils.device import extract_devices
 from tests.conftest import CONF_DIR, compose
 
@@ -66,7 +68,14 @@ def test_model_groups_compose_and_instantiate(group):
             + (["embedder.local_path=/nonexistent"] if opt == "custom" else []),
         )
         obj = instantiate(cfg[group], device="cpu")  # lazy: nothing is downloaded here
-        assert obj is not None
+        module, name = cfg[group]._target_.rsplit(".", 1)
+        assert type(obj).__name__ == name and type(obj).__module__ == module, opt
+        if group == "f0":
+            assert isinstance(obj, F0Estimator)
+            assert (obj.f0_min, obj.f0_max) == (cfg.f0.f0_min, cfg.f0.f0_max), opt
+        else:
+            assert isinstance(obj, Embedder)
+            assert obj.dim == cfg.embedder.dim and obj.version == cfg.embedder.version, opt
 
 
 def test_demo_experiment_is_offline():

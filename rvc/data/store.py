@@ -33,12 +33,19 @@ from rvc.utils import atomic
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 STAGE_DIRS = {"f0": ("f0", "f0c"), "features": ("features",)}
+# knobs that change how fast a stage runs, never what it writes: changing them reuses outputs
+RUNTIME_KEYS = frozenset({"batch_size", "device", "devices", "num_workers"})
 
 
 def config_hash(obj: Any) -> str:
     """Stable short hash of a JSON-able object (stage parameters)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def outcome_hash(config: dict[str, Any]) -> str:
+    """Hash of the stage options that change its outputs (RUNTIME_KEYS left out)."""
+    return config_hash({k: v for k, v in config.items() if k not in RUNTIME_KEYS})
 
 
 def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -182,10 +189,12 @@ class FeatureStore:
     # ---- stages ---------------------------------------------------------------------------
     def stage_todo(self, stage: str, config: dict[str, Any]) -> list[SliceRecord]:
         """Slices whose `stage` output is missing or stale for this config."""
-        h = config_hash(config)
+        h = outcome_hash(config)
         st = self.stages.get(stage)
-        if st is None or st.get("hash") != h:
+        # stores written before outcome_hash hashed the whole config: still theirs
+        if st is None or st.get("hash") not in (h, config_hash(config)):
             st = self.stages[stage] = {"config": config, "hash": h, "done": {}}
+        st.update(config=config, hash=h)
         done = st["done"]
         todo = []
         for rec in self.slices.values():

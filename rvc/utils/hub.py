@@ -7,7 +7,13 @@ error naming the file and where to put it.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
+
+# a probe's answer per endpoint, so a run that looks for many files asks the network once
+_REACHABLE: dict[str, str | None] = {}
+_TRUE = {"1", "on", "yes", "true"}
 
 
 class MissingModelFileError(FileNotFoundError):
@@ -44,14 +50,52 @@ def resolve_file(
         )
     except Exception:
         pass
+    # huggingface_hub retries an unreachable host for ~30 s per file: ask once, quickly
+    offline = hub_unreachable()
+    if offline:
+        raise _missing(repo_id, filename, cache_dir, offline)
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir))
-    except Exception as e:  # offline, hub unreachable, missing file, auth ...
-        from huggingface_hub.constants import HF_HUB_CACHE
+    except Exception as e:  # missing file, auth, a network that fails mid-way ...
+        raise _missing(repo_id, filename, cache_dir, f"{type(e).__name__}: {e}") from e
 
-        raise MissingModelFileError(
-            f"cannot get '{filename}' from the hub repo '{repo_id}' ({type(e).__name__}: {e}).\n"
-            f"Offline? Download it elsewhere and either pass its local path, or put it in the "
-            f"huggingface_hub cache ({cache_dir or HF_HUB_CACHE}) with "
-            f"`hf download {repo_id} {filename}`."
-        ) from e
+
+def _missing(
+    repo_id: str, filename: str, cache_dir: str | os.PathLike | None, why: str
+) -> MissingModelFileError:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return MissingModelFileError(
+        f"cannot get '{filename}' from the hub repo '{repo_id}' ({why}).\n"
+        f"Offline? Download it elsewhere and either pass its local path, or put it in the "
+        f"huggingface_hub cache ({cache_dir or HF_HUB_CACHE}) with "
+        f"`hf download {repo_id} {filename}`."
+    )
+
+
+def hub_unreachable(timeout: float = 2.0) -> str | None:
+    """Why the hub cannot be reached now (offline mode, no DNS, no connection), or None.
+
+    Honours HF_HUB_OFFLINE read at call time (huggingface_hub reads it once, at import).
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        return "offline: HF_HUB_OFFLINE is set"
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    if endpoint not in _REACHABLE:
+        _REACHABLE[endpoint] = _probe(endpoint, timeout)
+    return _REACHABLE[endpoint]
+
+
+def _probe(endpoint: str, timeout: float) -> str | None:
+    url = urlparse(endpoint)
+    host = url.hostname or endpoint
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror as e:
+        return f"offline: cannot resolve {host} ({e.strerror or e})"
+    except OSError as e:  # refused, unreachable network, timeout
+        return f"offline: cannot connect to {host}:{port} ({e.strerror or type(e).__name__})"

@@ -55,6 +55,20 @@ def test_stage_todo_tracks_config_and_slice_content(tmp_path):
     assert len(st.stage_todo("f0", {"_target_": "x", "hop": 80})) == 2
 
 
+def test_runtime_knobs_do_not_make_a_stage_stale(tmp_path):
+    st = _populated(tmp_path)
+    cfg = {"_target_": "x", "threshold": 0.1, "batch_size": 8}
+    for r in st.stage_todo("f0", cfg):
+        for kind in ("f0", "f0c"):
+            st.path(kind, r).parent.mkdir(parents=True, exist_ok=True)
+            np.save(st.path(kind, r), np.zeros(3))
+        st.mark_done("f0", r)
+    faster = dict(cfg, batch_size=64, device="cuda:1", num_workers=8)
+    assert st.stage_todo("f0", faster) == []
+    assert st.stages["f0"]["config"]["batch_size"] == 64  # the manifest says what ran last
+    assert len(st.stage_todo("f0", dict(cfg, threshold=0.2))) == 2
+
+
 def test_put_source_replaces_and_deletes_old_slices(tmp_path):
     st = _populated(tmp_path)
     old_file = st.path("sliced", st.slices["a"])

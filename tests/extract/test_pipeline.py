@@ -68,6 +68,19 @@ def test_rerun_is_idempotent_and_stages_redo_only_what_changed(tmp_path, voice_d
     assert max(r.n_samples for r in resliced.store.slices.values()) <= 2.0 * 40000 + 1
 
 
+def test_speed_knobs_reuse_a_stage_and_result_knobs_redo_it(tmp_path, voice_dir):
+    first = run(_cfg(tmp_path, [voice_dir], "f0=fcpe", "f0.batch_size=16"))
+    f0, feats = _mtimes(first.store, "f0"), _mtimes(first.store, "features")
+    faster = run(_cfg(tmp_path, [voice_dir], "f0=fcpe", "f0.batch_size=2", "device.batch_size=1"))
+    assert not any(faster.failures.values())
+    assert _mtimes(faster.store, "f0") == f0 and _mtimes(faster.store, "features") == feats
+    stricter = run(_cfg(tmp_path, [voice_dir], "f0=fcpe", "f0.threshold=0.05"))
+    assert _mtimes(stricter.store, "f0") != f0  # every slice redone
+    assert all(stricter.store.path("f0", r).stat().st_mtime_ns != f0[n]
+               for n, r in stricter.store.slices.items())
+    assert _mtimes(stricter.store, "features") == feats
+
+
 def test_removed_input_leaves_the_store(tmp_path, voice_dir):
     run(_cfg(tmp_path, [voice_dir]))
     res = run(_cfg(tmp_path, [voice_dir / "clip0.wav"]))
@@ -157,36 +170,55 @@ def test_sharded_devices_give_the_same_features(tmp_path, voice_dir):
         assert two.store.stages["f0"]["done"][n] == rec.sha
 
 
-def test_killed_run_resumes_without_truncated_files(tmp_path):
+def test_run_killed_in_a_model_stage_resumes_to_the_uninterrupted_result(tmp_path):
     d = tmp_path / "many"
-    for i in range(12):
-        write(d / f"c{i:02d}.wav", voiced_clip(40000, 100.0 + 10 * i, seed=i), 40000)
-    args = [
-        sys.executable,
-        str(ROOT / "extract.py"),
-        "name=t",
-        f"paths.root={tmp_path}",
-        f"inputs=[{d}]",
-        *FAST,
-    ]
+    for i in range(8):
+        clip = voiced_clip(40000, 100.0 + 10 * i, segments=(1.6,), seed=i)
+        write(d / f"c{i:02d}.wav", clip, 40000)
+    # harvest is slow and batch 1 saves every slice: a wide window inside the F0 stage
+    slow = ["f0=harvest", "embedder=spectral", "device.num_workers=1", "device.batch_size=1"]
+    killed_root = tmp_path / "killed"
+    args = [sys.executable, str(ROOT / "extract.py"), "name=t", f"paths.root={killed_root}"]
     proc = subprocess.Popen(
-        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*args, f"inputs=[{d}]", *slow],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    manifest = tmp_path / "experiments" / "t" / "manifest.json"
-    deadline = time.time() + 120
+    manifest = killed_root / "experiments" / "t" / "manifest.json"
+    done_before: dict[str, str] = {}
+    deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
-        if manifest.exists() and len(json.loads(manifest.read_text())["sources"]) >= 3:
+        try:
+            stages = json.loads(manifest.read_text()).get("stages", {})
+        except (OSError, json.JSONDecodeError):
+            stages = {}
+        if len(stages.get("f0", {}).get("done", {})) >= 2:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.kill()
-    proc.wait()
-    res = run(_cfg(tmp_path, [d]))
-    assert len(res.store.sources) == 12 and res.reused >= 1
-    assert not list(res.store.root.rglob(".*.wav")) and not list(res.store.root.rglob(".*.npy"))
-    for rec in res.store.slices.values():
-        sf.read(res.store.path("sliced", rec))
-        np.load(res.store.path("f0", rec))
-        np.load(res.store.path("features", rec))
+    assert proc.wait() == -9, "the run finished before it could be killed mid-stage"
+    store = FeatureStore(killed_root / "experiments" / "t")
+    done_before = dict(store.stages["f0"]["done"])
+    n_slices = len(store.slices)
+    assert 2 <= len(done_before) < n_slices and "features" not in store.stages
+    mtimes = {n: store.path("f0", store.slices[n]).stat().st_mtime_ns for n in done_before}
+
+    resumed = run(compose("extract", ["name=t", f"paths.root={killed_root}", f"inputs=[{d}]", *slow]))
+    whole = run(compose("extract", ["name=t", f"paths.root={tmp_path / 'whole'}", f"inputs=[{d}]", *slow]))
+    assert resumed.reused == 8 and resumed.ingested == 0  # slicing was not redone
+    for n in done_before:  # finished F0 was kept, not recomputed
+        assert resumed.store.path("f0", resumed.store.slices[n]).stat().st_mtime_ns == mtimes[n]
+    assert not list(resumed.store.root.rglob(".*.npy")) and not list(resumed.store.root.rglob(".*.wav"))
+    assert set(resumed.store.slices) == set(whole.store.slices)
+    for n, rec in whole.store.slices.items():
+        other = resumed.store.slices[n]
+        assert other.sha == rec.sha
+        for kind in ("f0", "f0c", "features"):
+            np.testing.assert_array_equal(
+                np.load(resumed.store.path(kind, other)), np.load(whole.store.path(kind, rec))
+            )
+    assert resumed.store.stage_complete("f0") and resumed.store.stage_complete("features")
 
 
 @pytest.mark.parametrize("f0", ["crepe_tiny", "fcpe", "harvest"])

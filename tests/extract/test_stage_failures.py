@@ -46,7 +46,8 @@ def test_nan_slice_is_reported_skipped_and_retried(tmp_path, voice_dir):
     assert res.store.path("features", rec).exists()  # the other stage is unaffected
     # a later run with a working estimator fills in just that slice
     again = run(compose("extract", over[:-1]))
-    assert not again.failures["f0"] and "f0_missing" in again.audit
+    assert not again.failures["f0"] and again.audit["f0_missing"] == []
+    assert again.store.path("f0", rec).exists() and again.store.stage_complete("f0")
 
 
 def test_store_refuses_a_mismatched_embedder(tmp_path, voice_dir):
