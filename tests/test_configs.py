@@ -31,30 +31,34 @@ def test_device_options_compose(device):
 @pytest.mark.parametrize(
     "override",
     [
-        "data.split=auto",
-        "data.split=simple",
-        "data.split=skip",
-        "data.normalize=none",
-        "data.normalize=pre",
-        "data.normalize=post",
-        "data.highpass=null",
-        "data.denoise=true",
-        "sample_rate=32000",
-        "sample_rate=48000",
+        "slicing.split=auto",
+        "slicing.split=simple",
+        "slicing.split=skip",
+        "slicing.normalize=none",
+        "slicing.normalize=pre",
+        "slicing.normalize=post",
+        "slicing.highpass=null",
+        "slicing.denoise=true",
     ],
 )
-def test_data_options_build_slice_params(override):
+def test_slicing_options_build_slice_params(override):
     cfg = compose("extract", [*BASE, override])
-    p = SliceParams(sample_rate=cfg.sample_rate, **cfg.data)
+    p = SliceParams(sample_rate=cfg.model.sample_rate, **cfg.slicing)
     key, value = override.split("=")
     got = getattr(p, key.split(".")[-1])
     assert str(got).lower() in (value, "none" if value == "null" else value, f"{value}.0")
 
 
-def test_bad_data_option_is_a_clear_error():
-    cfg = compose("extract", [*BASE, "data.split=fancy"])
-    with pytest.raises(ValueError, match="data.split"):
-        SliceParams(sample_rate=cfg.sample_rate, **cfg.data)
+@pytest.mark.parametrize("model,rate", [("32k", 32000), ("40k", 40000), ("48k", 48000)])
+def test_model_group_sets_the_slices_rate(model, rate):
+    cfg = compose("extract", [*BASE, f"model={model}"])
+    assert SliceParams(sample_rate=cfg.model.sample_rate, **cfg.slicing).sample_rate == rate
+
+
+def test_bad_slicing_option_is_a_clear_error():
+    cfg = compose("extract", [*BASE, "slicing.split=fancy"])
+    with pytest.raises(ValueError, match="slicing.split"):
+        SliceParams(sample_rate=cfg.model.sample_rate, **cfg.slicing)
 
 
 @pytest.mark.parametrize("group", ["f0", "embedder"])

@@ -8,6 +8,7 @@ Layout (everything below `root`)::
     f0/<spk>/<name>.npy        F0 in Hz per 10 ms frame (float32, 0 = unvoiced)
     f0c/<spk>/<name>.npy       coarse pitch 1..255 (int16), FORMATS.md §5
     features/<spk>/<name>.npy  content features per 20 ms frame [frames, dim] (float16)
+    mute/features.npy          the embedder's features of 3 s of silence (training's mute slices)
     audit.json, audit.png      the dataset audit
     .lock                      held by the run that is writing the store
 
@@ -64,6 +65,10 @@ def array_hash(audio: np.ndarray) -> str:
 
 class StoreLockedError(RuntimeError):
     """Another process holds the store's lock."""
+
+
+class MissingMuteError(FileNotFoundError):
+    """The store has no (current) silence features for training's mute slices."""
 
 
 @dataclass
@@ -250,3 +255,19 @@ class FeatureStore:
 
     def load_features(self, rec: SliceRecord) -> np.ndarray:
         return np.load(self.path("features", rec))
+
+    def mute_path(self) -> Path:
+        """The embedder's features of 3 s of silence, [frames, dim] float16."""
+        return self.root / "mute" / "features.npy"
+
+    def load_mute_features(self) -> np.ndarray:
+        """Silence features made with the current features config (manifest-recorded)."""
+        # the flag lives in the features stage record, which a new embedder config resets
+        recorded = bool(self.stages.get("features", {}).get("mute"))
+        if not recorded or not self.mute_path().exists():
+            raise MissingMuteError(
+                f"{self.root}: no silence features for the current embedder "
+                f"({'file missing' if recorded else 'not recorded in the manifest'}); "
+                f"re-run extract.py (it adds the silence features), or set data.mute_slices=0"
+            )
+        return np.load(self.mute_path())

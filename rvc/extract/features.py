@@ -3,6 +3,10 @@
 Work is batched (many slices per forward pass) and, with several devices, sharded: each device
 gets its own worker process and model, and writes its own files. The parent records results in
 the manifest, so a crash loses at most the batches in flight.
+
+The features stage also embeds 3 s of digital silence once (`<store>/mute/features.npy`): RVC
+trains on a few such "mute" slices so the voice learns silence, and their features must come
+from the same embedder as the slices'.
 """
 
 from __future__ import annotations
@@ -81,6 +85,27 @@ def feature_batch(
 
 
 BATCH_FNS = {"f0": f0_batch, "features": feature_batch}
+MUTE_SECONDS = 3.0  # RVC's mute slices are 3 s long
+
+
+def write_mute(model: Any, store: FeatureStore) -> None:
+    """Embed 3 s of silence at 16 kHz and save it as [frames, dim] float16 (not recorded)."""
+    feats = model.embed(np.zeros(int(MUTE_SECONDS * 16000), dtype=np.float32))  # [F, dim]
+    feats = feats[: model.n_frames(int(MUTE_SECONDS * 16000))]
+    if not np.isfinite(feats).all():
+        raise ValueError(f"embedder '{model.name}' returned NaN/Inf for silence")
+    atomic.save_numpy(store.mute_path(), feats.astype(np.float16))
+
+
+def _mute_todo(store: FeatureStore, stage: str) -> bool:
+    # no "mute" key after stage_todo reset the record for a new config: redone with the stage
+    st = store.stages[stage]
+    return stage == "features" and not (st.get("mute") and store.mute_path().exists())
+
+
+def _mark_mute(store: FeatureStore) -> None:
+    store.stages["features"]["mute"] = True
+    store.save()
 
 
 def _guarded_batch(
@@ -109,6 +134,13 @@ def _worker_batch(
     return recs, _guarded_batch(stage, _MODEL[device], store, recs)
 
 
+def _worker_mute(build: Builder, device: str, root: str) -> None:
+    """The silence features on a worker, reusing the model it already holds."""
+    if device not in _MODEL:
+        _MODEL[device] = build(device)
+    write_mute(_MODEL[device], FeatureStore(root, read=False))
+
+
 def run_stage(
     store: FeatureStore,
     stage: str,
@@ -119,9 +151,13 @@ def run_stage(
 ) -> list[tuple[str, str]]:
     """Bring `stage` up to date for every slice; return (slice, error) failures."""
     todo = store.stage_todo(stage, config)
+    mute = _mute_todo(store, stage)
     if not todo:
         log.info("%s: all %d slices up to date", stage, len(store.slices))
         store.save()
+        if mute:  # e.g. a store from before mute features, or the file was deleted
+            write_mute(build(devices[0] if devices else "cpu"), store)
+            _mark_mute(store)
         return []
     failures: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc=f"{stage:>8}", unit="slice")
@@ -140,6 +176,9 @@ def run_stage(
         model = build(devices[0] if devices else "cpu")
         for b in batches:
             record(b, _guarded_batch(stage, model, store, b))
+        if mute:
+            write_mute(model, store)
+            _mark_mute(store)
     else:
         # one single-process pool per device; each takes the next batch when it is free
         ctx = mp.get_context("spawn")  # CUDA cannot be forked
@@ -161,6 +200,9 @@ def run_stage(
                     i = pending.pop(fut)
                     record(*fut.result())
                     feed(i)
+            if mute:  # on the first device's worker: its model is loaded already
+                pools[0].submit(_worker_mute, build, devices[0], str(store.root)).result()
+                _mark_mute(store)
         finally:
             for pool in pools:
                 pool.shutdown(cancel_futures=True)

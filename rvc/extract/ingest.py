@@ -44,9 +44,9 @@ class SliceParams:
 
     def __post_init__(self) -> None:
         if self.split not in ("auto", "simple", "skip"):
-            raise ValueError(f"data.split must be auto, simple or skip, not '{self.split}'")
+            raise ValueError(f"slicing.split must be auto, simple or skip, not '{self.split}'")
         if self.normalize not in ("none", "pre", "post"):
-            raise ValueError(f"data.normalize must be none, pre or post, not '{self.normalize}'")
+            raise ValueError(f"slicing.normalize must be none, pre or post, not '{self.normalize}'")
         if self.sample_rate not in (32000, 40000, 48000):
             raise ValueError(f"sample_rate must be 32000, 40000 or 48000, not {self.sample_rate}")
         if not 0 < self.chunk_len or not 0 <= self.overlap < self.chunk_len:
@@ -55,7 +55,7 @@ class SliceParams:
             )
         for name in ("min_length", "min_interval", "max_sil_kept", "min_duration"):
             if getattr(self, name) < 0:
-                raise ValueError(f"data.{name} must be >= 0, not {getattr(self, name)}")
+                raise ValueError(f"slicing.{name} must be >= 0, not {getattr(self, name)}")
 
 
 def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:

@@ -152,14 +152,14 @@ def _build(cfg: dict[str, Any], device: str) -> Any:
 
 
 def _slice_params(cfg: DictConfig) -> SliceParams:
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = OmegaConf.to_container(cfg.slicing, resolve=True)
     allowed = {f.name for f in fields(SliceParams)}
     try:
         return SliceParams(
-            sample_rate=int(cfg.sample_rate), **{k: v for k, v in data.items() if k in allowed}
+            sample_rate=int(cfg.model.sample_rate), **{k: v for k, v in data.items() if k in allowed}
         )
     except (TypeError, ValueError) as e:
-        raise ExtractError(f"bad data options: {e}") from e
+        raise ExtractError(f"bad slicing options: {e}") from e
 
 
 def run(cfg: DictConfig) -> ExtractResult:

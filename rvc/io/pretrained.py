@@ -207,3 +207,71 @@ class CustomPretrained(PretrainedSource):
             if p is not None and not p.is_file():
                 raise MissingModelFileError(f"custom pretrained file not found: {p}")
         return PretrainedPaths(self.generator, self.discriminator)
+
+
+class VoiceModelPretrained(PretrainedSource):
+    """Fine-tune from a voice `.pth` you already have: G from the voice model (it has no
+    `enc_q`, which starts fresh), D from the published pretrained (`default`), none, or a file."""
+
+    def __init__(
+        self,
+        voice_model: str | os.PathLike,
+        discriminator: str | os.PathLike | None = "default",
+        default: DefaultPretrained | None = None,
+    ) -> None:
+        self.voice_model = Path(voice_model).expanduser()
+        self.discriminator = discriminator
+        self.default = default or DefaultPretrained()
+
+    def _check(self, vocoder: str, sample_rate: int, use_f0: bool, version: str):
+        from rvc.io.voice_model import read_voice_model
+
+        if not self.voice_model.is_file():
+            raise MissingModelFileError(f"voice model to fine-tune not found: {self.voice_model}")
+        vm = read_voice_model(self.voice_model)
+        have = (vm.vocoder, vm.sample_rate, vm.use_f0, vm.version)
+        want = (vocoder, int(sample_rate), bool(use_f0), version)
+        if have != want:
+            fmt = "{} at {} Hz, {}, {}"
+            raise ArchitectureMismatchError(
+                f"{self.voice_model}: the voice model is "
+                f"{fmt.format(have[0], have[1], 'F0' if have[2] else 'no F0', have[3])} but the "
+                f"run trains {fmt.format(want[0], want[1], 'F0' if want[2] else 'no F0', want[3])}; "
+                "pick the matching vocoder=, model= and embedder= (v1: 256-dim features)"
+            )
+        return vm
+
+    def resolve(
+        self, vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
+    ) -> PretrainedPaths:
+        """The voice model and the discriminator file (None: D starts from random weights)."""
+        self._check(vocoder, sample_rate, use_f0, version)
+        d = self.discriminator
+        if d in (None, "none", "null"):
+            d_path = None
+        elif d == "default":
+            d_path = self.default.resolve(vocoder, sample_rate, use_f0, version).discriminator
+        else:
+            d_path = Path(d).expanduser()
+            if not d_path.is_file():
+                raise MissingModelFileError(f"discriminator file not found: {d_path}")
+        return PretrainedPaths(self.voice_model, d_path)
+
+    def load_into(
+        self,
+        generator: nn.Module | None,
+        discriminator: nn.Module | None,
+        *,
+        vocoder: str,
+        sample_rate: int,
+        use_f0: bool = True,
+        version: str = "v2",
+    ) -> PretrainedPaths:
+        """G from the voice model (`enc_q` kept fresh), D as resolved."""
+        vm = self._check(vocoder, sample_rate, use_f0, version)
+        paths = self.resolve(vocoder, sample_rate, use_f0, version)
+        if generator is not None:
+            state = {k: v.float() for k, v in vm.weights.items()}  # fp16 in the file
+            load_state_checked(generator, state, str(self.voice_model), ignore_missing=("enc_q.",))
+        load_pretrained(PretrainedPaths(None, paths.discriminator), None, discriminator)
+        return paths

@@ -65,6 +65,24 @@ def mel_l1(mel_real: torch.Tensor, mel_fake: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(mel_fake.float(), mel_real.float())
 
 
+class LogMelL1(nn.Module):
+    """Log-mel L1 between two waveforms with the model's mel settings (RVC's mel term).
+
+    Takes waveforms, like `MultiScaleMelLoss`, so the vocoder config picks either one and the
+    training step stays the same. RVC cuts the real mel out of the whole slice's spectrogram;
+    here it is computed on the real segment itself, which differs only in its edge frames.
+    """
+
+    def __init__(self, mel: nn.Module) -> None:
+        super().__init__()
+        self.mel = mel
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """real, fake [B, 1, T] -> scalar; mels in fp32 even under autocast."""
+        with torch.autocast(device_type=real.device.type, enabled=False):
+            return mel_l1(self.mel(real.float()), self.mel(fake.float()))
+
+
 class DiscriminatorLoss(nn.Module):
     """Run D on real and detached fake audio; least-squares loss terms keyed `d/...`."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -80,3 +81,22 @@ def has_weight_norm(module: nn.Module) -> bool:
         and any(type(p).__name__ == "_WeightNorm" for p in m.parametrizations["weight"])
         for m in module.modules()
     )
+
+
+def conv_stack(
+    convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The shared body of every sub-discriminator: conv + leaky ReLU stack, then a 1-channel
+    post conv; returns (flattened logits, feature maps incl. the post conv's output)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1), fmap
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count times a width factor (1 = the published size), at least 1."""
+    return max(1, round(channels * width))

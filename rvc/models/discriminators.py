@@ -3,6 +3,8 @@
 `version` picks the set stored in pretrained D files: "v1" periods 2..17, "v2" periods 2..37,
 "v3" (RefineGAN) periods 2..11 plus three STFT-resolution discriminators. Each discriminator
 returns (logits [B, N], feature maps); the ensemble runs real and fake as one batch.
+`width` scales every channel count (and the scale discriminator's groups) for tiny test and
+demo models; 1.0 is the published layout that pretrained D files hold.
 """
 
 from __future__ import annotations
@@ -12,38 +14,24 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from rvc.models.commons import LRELU_SLOPE, get_padding
+from rvc.models.commons import conv_stack, get_padding, scaled
+from rvc.models.resolution_discriminator import V3_RESOLUTIONS, DiscriminatorR
 
 PERIODS = {
     "v1": (2, 3, 5, 7, 11, 17),
     "v2": (2, 3, 5, 7, 11, 17, 23, 37),
     "v3": (2, 3, 5, 7, 11),
 }
-RESOLUTIONS_V3 = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 
 
 def _norm(use_spectral_norm: bool):
     return spectral_norm if use_spectral_norm else weight_norm
 
 
-def conv_stack(
-    convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The shared body of every sub-discriminator: conv + leaky ReLU stack, then a 1-channel
-    post conv; returns (flattened logits, feature maps incl. the post conv's output)."""
-    fmap = []
-    for conv in convs:
-        x = F.leaky_relu(conv(x), LRELU_SLOPE)
-        fmap.append(x)
-    x = conv_post(x)
-    fmap.append(x)
-    return torch.flatten(x, 1), fmap
-
-
 class DiscriminatorS(nn.Module):
     """Scale discriminator: strided grouped 1-D convolutions over the raw waveform."""
 
-    def __init__(self, use_spectral_norm: bool = False) -> None:
+    def __init__(self, use_spectral_norm: bool = False, width: float = 1.0) -> None:
         super().__init__()
         norm = _norm(use_spectral_norm)
         specs = [  # (in, out, kernel, stride, groups, padding)
@@ -54,10 +42,21 @@ class DiscriminatorS(nn.Module):
             (1024, 1024, 41, 4, 256, 20),
             (1024, 1024, 5, 1, 1, 2),
         ]
+        w = width
         self.convs = nn.ModuleList(
-            norm(nn.Conv1d(i, o, k, s, groups=g, padding=p)) for i, o, k, s, g, p in specs
+            norm(
+                nn.Conv1d(
+                    i if i == 1 else scaled(i, w),
+                    scaled(o, w),
+                    k,
+                    s,
+                    groups=scaled(g, w),
+                    padding=p,
+                )
+            )
+            for i, o, k, s, g, p in specs
         )
-        self.conv_post = norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
+        self.conv_post = norm(nn.Conv1d(scaled(1024, w), 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x [B, 1, T] -> (logits [B, N], feature maps)."""
@@ -68,19 +67,24 @@ class DiscriminatorP(nn.Module):
     """Period discriminator: folds the waveform into [T / p, p] and convolves along time."""
 
     def __init__(
-        self, period: int, kernel_size: int = 5, stride: int = 3, use_spectral_norm: bool = False
+        self,
+        period: int,
+        kernel_size: int = 5,
+        stride: int = 3,
+        use_spectral_norm: bool = False,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         self.period = period
         norm = _norm(use_spectral_norm)
-        chans = [1, 32, 128, 512, 1024, 1024]
+        chans = [1] + [scaled(c, width) for c in (32, 128, 512, 1024, 1024)]
         strides = [stride, stride, stride, stride, 1]
         pad = (get_padding(kernel_size, 1), 0)
         self.convs = nn.ModuleList(
             norm(nn.Conv2d(chans[i], chans[i + 1], (kernel_size, 1), (strides[i], 1), padding=pad))
             for i in range(5)
         )
-        self.conv_post = norm(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+        self.conv_post = norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x [B, 1, T] -> (logits [B, N], feature maps)."""
@@ -94,20 +98,18 @@ class DiscriminatorP(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     """The RVC discriminator ensemble (`discriminators.0` is the scale one)."""
 
-    def __init__(self, version: str = "v2", use_spectral_norm: bool = False) -> None:
+    def __init__(
+        self, version: str = "v2", use_spectral_norm: bool = False, width: float = 1.0
+    ) -> None:
         super().__init__()
         if version not in PERIODS:
             raise ValueError(f"unknown discriminator version '{version}'; use v1, v2 or v3")
         self.version = version
-        discs: list[nn.Module] = [DiscriminatorS(use_spectral_norm)]
-        discs += [DiscriminatorP(p, use_spectral_norm=use_spectral_norm) for p in PERIODS[version]]
-        if version == "v3":
-            # written separately (rvc.models.resolution_discriminator); only RefineGAN needs it
-            from rvc.models.resolution_discriminator import DiscriminatorR
-
-            discs += [
-                DiscriminatorR(r, use_spectral_norm=use_spectral_norm) for r in RESOLUTIONS_V3
-            ]
+        sn, w = use_spectral_norm, width
+        discs: list[nn.Module] = [DiscriminatorS(sn, width=w)]
+        discs += [DiscriminatorP(p, use_spectral_norm=sn, width=w) for p in PERIODS[version]]
+        if version == "v3":  # RefineGAN's: three STFT-resolution discriminators follow
+            discs += [DiscriminatorR(r, use_spectral_norm=sn, width=w) for r in V3_RESOLUTIONS]
         self.discriminators = nn.ModuleList(discs)
 
     def forward(

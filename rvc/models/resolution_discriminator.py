@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from rvc.models.discriminators import conv_stack  # discriminators imports this module lazily
+from rvc.models.commons import conv_stack, scaled
 
 # (n_fft, hop, win) of the three resolution discriminators in Applio's v3 discriminator
 V3_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
@@ -24,7 +24,9 @@ V3_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
 class DiscriminatorR(nn.Module):
     """2-D conv stack over a linear STFT magnitude at one (n_fft, hop, win) resolution."""
 
-    def __init__(self, resolution: tuple[int, int, int], use_spectral_norm: bool = False) -> None:
+    def __init__(
+        self, resolution: tuple[int, int, int], use_spectral_norm: bool = False, width: float = 1.0
+    ) -> None:
         super().__init__()
         n_fft, hop, win = (int(v) for v in resolution)
         if not 0 < win <= n_fft or hop <= 0:
@@ -32,16 +34,17 @@ class DiscriminatorR(nn.Module):
         self.resolution = (n_fft, hop, win)
         norm = spectral_norm if use_spectral_norm else weight_norm
         # stride 2 along time only; frequency keeps its resolution
+        c = scaled(32, width)
         self.convs = nn.ModuleList(
             [
-                norm(nn.Conv2d(1, 32, (3, 9), padding=(1, 4))),
-                norm(nn.Conv2d(32, 32, (3, 9), stride=(1, 2), padding=(1, 4))),
-                norm(nn.Conv2d(32, 32, (3, 9), stride=(1, 2), padding=(1, 4))),
-                norm(nn.Conv2d(32, 32, (3, 9), stride=(1, 2), padding=(1, 4))),
-                norm(nn.Conv2d(32, 32, (3, 3), padding=(1, 1))),
+                norm(nn.Conv2d(1, c, (3, 9), padding=(1, 4))),
+                norm(nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4))),
+                norm(nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4))),
+                norm(nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4))),
+                norm(nn.Conv2d(c, c, (3, 3), padding=(1, 1))),
             ]
         )
-        self.conv_post = norm(nn.Conv2d(32, 1, (3, 3), padding=(1, 1)))
+        self.conv_post = norm(nn.Conv2d(c, 1, (3, 3), padding=(1, 1)))
         # rectangular window, as Applio; derived, so kept out of the state dict
         self.register_buffer("window", torch.ones(win), persistent=False)
 

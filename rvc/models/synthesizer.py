@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -25,6 +26,25 @@ from rvc.models.vocoders import vocoder_class
 
 # RVC samples the prior at a reduced temperature at inference
 INFER_NOISE_SCALE = 0.66666
+
+
+class TrainOutput(NamedTuple):
+    """What a training pass returns (a NamedTuple: torch.compile traces it like a tuple)."""
+
+    wav: torch.Tensor  # [B, 1, segment_size·hop] generated audio of the random segment
+    ids_slice: torch.Tensor  # [B] start frame of each segment
+    x_mask: torch.Tensor  # [B, 1, T] valid content frames
+    y_mask: torch.Tensor  # [B, 1, T] valid spectrogram frames
+    z: torch.Tensor  # [B, C, T] posterior sample
+    z_p: torch.Tensor  # [B, C, T] z mapped through the flow
+    m_p: torch.Tensor  # [B, C, T] prior mean
+    logs_p: torch.Tensor  # [B, C, T] prior log-std
+    m_q: torch.Tensor  # [B, C, T] posterior mean
+    logs_q: torch.Tensor  # [B, C, T] posterior log-std
+
+    def kl_stats(self) -> tuple[torch.Tensor, ...]:
+        """(z_p, logs_q, m_p, logs_p, y_mask): the arguments of `rvc.losses.gan.kl_loss`."""
+        return self.z_p, self.logs_q, self.m_p, self.logs_p, self.y_mask
 
 
 class Synthesizer(nn.Module):
@@ -114,13 +134,11 @@ class Synthesizer(nn.Module):
         y: torch.Tensor,
         y_lengths: torch.Tensor,
         ds: torch.Tensor,
-    ) -> tuple:
+    ) -> TrainOutput:
         """Training pass on a random segment.
 
         phone [B, T, dim], phone_lengths [B], pitch [B, T] coarse 1..255, pitchf [B, T] Hz,
-        y [B, spec_channels, T] linear spectrogram, y_lengths [B], ds [B] speaker ids ->
-        (wav [B, 1, segment_size·hop], ids_slice [B], x_mask, y_mask,
-         (z, z_p, m_p, logs_p, m_q, logs_q)).
+        y [B, spec_channels, T] linear spectrogram, y_lengths [B], ds [B] speaker ids.
         """
         g = self.emb_g(ds).unsqueeze(-1)  # [B, gin, 1]
         m_p, logs_p, x_mask = self.enc_p(phone, pitch if self.use_f0 else None, phone_lengths)
@@ -135,7 +153,7 @@ class Synthesizer(nn.Module):
                 pitchf = torch.nn.functional.pad(pitchf, (0, self.segment_size - pitchf.size(1)))
             f0_slice = slice_segments(pitchf, ids_slice, self.segment_size)  # [B, S]
         wav = self.dec(z_slice, f0_slice, g=g)
-        return wav, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
+        return TrainOutput(wav, ids_slice, x_mask, y_mask, z, z_p, m_p, logs_p, m_q, logs_q)
 
     @torch.no_grad()
     def infer(

@@ -63,7 +63,7 @@ def test_rerun_is_idempotent_and_stages_redo_only_what_changed(tmp_path, voice_d
     assert _mtimes(other_f0.store, "features") == feats
     assert _mtimes(other_f0.store, "sliced") == sliced
 
-    resliced = run(_cfg(tmp_path, [voice_dir], "f0=harvest", "data.chunk_len=2.0"))
+    resliced = run(_cfg(tmp_path, [voice_dir], "f0=harvest", "slicing.chunk_len=2.0"))
     assert resliced.ingested == 3
     assert max(r.n_samples for r in resliced.store.slices.values()) <= 2.0 * 40000 + 1
 

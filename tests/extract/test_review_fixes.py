@@ -24,7 +24,7 @@ def _cfg(tmp_path, inputs: str, *extra: str):
 
 
 def test_f0_only_run_keeps_the_stored_slicing_options(tmp_path, voice_dir):
-    run(_cfg(tmp_path, f"[{voice_dir}]", "sample_rate=48000", "data.split=simple"))
+    run(_cfg(tmp_path, f"[{voice_dir}]", "model=48k", "slicing.split=simple"))
     res = run(_cfg(tmp_path, "[]", "stages=[f0]", "f0=harvest"))
     assert res.store.params["sample_rate"] == 48000
     assert res.store.params["slice"]["split"] == "simple"
@@ -34,7 +34,7 @@ def test_f0_only_run_keeps_the_stored_slicing_options(tmp_path, voice_dir):
     "inputs,extra,match",
     [("[{path:X,start:5,end:2}]", [], "start < end"),
      ("[{path:X,start:-1}]", [], "start < end"),
-     ("[X]", ["data.overlap=3"], "overlap"),
+     ("[X]", ["slicing.overlap=3"], "overlap"),
      ("[X]", ["device=gpu"], "CUDA")],
 )  # fmt: skip
 def test_bad_options_are_clear_errors_before_any_work(tmp_path, voice_dir, inputs, extra, match):

@@ -72,7 +72,7 @@ def _train_outputs_and_grads(model: Synthesizer, fn) -> tuple[list, list]:
     model.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # the same segment starts, posterior noise and source noise
     out = fn(phone, lengths, pitch, pitchf, spec, lengths, sid)
-    wav, z_p, logs_q = out[0], out[4][1], out[4][5]
+    wav, z_p, logs_q = out.wav, out.z_p, out.logs_q
     (wav.square().mean() + (z_p * logs_q).mean()).backward()
     # AOTAutograd returns zeros where eager autograd leaves None (parameters off the loss)
     grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]

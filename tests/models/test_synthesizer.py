@@ -149,9 +149,9 @@ def test_train_and_infer_shapes(dim, f0, seed):
     phone, lengths, pitch, pitchf, y, sid = _inputs(3, t, dim, seed)
     if not f0:
         pitch = pitchf = None
-    wav, ids, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q) = model(
-        phone, lengths, pitch, pitchf, y, lengths, sid
-    )
+    out = model(phone, lengths, pitch, pitchf, y, lengths, sid)
+    wav, ids, x_mask, y_mask, z, z_p, m_p, logs_p, m_q, logs_q = out
+    assert out.kl_stats() == (z_p, logs_q, m_p, logs_p, y_mask)  # named, in kl_loss's order
     hop = model.hop_length
     assert wav.shape == (3, 1, 8 * hop) and torch.isfinite(wav).all()
     # a start leaves a whole segment inside the item (items shorter than it start at 0)
@@ -188,8 +188,9 @@ def test_gradients_reach_every_part():
     torch.manual_seed(0)
     model = Synthesizer(*tiny_config())
     phone, lengths, pitch, pitchf, y, sid = _inputs(2, 16, 768, 4)
-    wav, _, _, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q) = model(
-        phone, lengths, pitch, pitchf, y, lengths, sid
+    out = model(phone, lengths, pitch, pitchf, y, lengths, sid)
+    wav, y_mask, z_p, m_p, logs_p, logs_q = (
+        out.wav, out.y_mask, out.z_p, out.m_p, out.logs_p, out.logs_q
     )
     kl = (logs_p - logs_q + 0.5 * (z_p - m_p) ** 2 * torch.exp(-2 * logs_p)) * y_mask
     (wav.pow(2).mean() + kl.mean()).backward()

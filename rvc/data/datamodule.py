@@ -1,0 +1,365 @@
+"""Training data: the feature store's slices as padded batches for the RVC LightningModule.
+
+Each batch is a dict (T: padded 10 ms frames, a multiple of `frame_multiple` and at most
+`max_frames` unless a validation slice is longer; hop: target-rate samples per frame):
+
+    phone          [B, T, dim]    float32  content features, 20 ms frames repeated ×2
+    phone_lengths  [B]            long     valid frames of each item
+    pitch          [B, T]         long     coarse pitch 1..255 (FORMATS.md §5)
+    pitchf         [B, T]         float32  F0 in Hz, 0 = unvoiced
+    wave           [B, 1, T*hop]  float32  target-rate audio
+    wave_lengths   [B]            long     phone_lengths * hop
+    sid            [B]            long     speaker id
+
+Everything past an item's length is 0 (pitch too, as in RVC; the model masks padding anyway).
+Train slices longer than `max_frames` are cropped at an offset drawn from (seed, epoch, index),
+and batches come from a `BucketBatchSampler` seeded with (seed, epoch): epoch k's batches are
+the same whether or not the run was resumed. The sampler shards across DDP ranks itself, so
+train with `Trainer(use_distributed_sampler=False)`. Validation is not sharded: each rank
+sees every validation slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from rvc.data.sampler import BucketBatchSampler
+from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError, SliceRecord
+
+MUTE_SECONDS = 3  # RVC's mute slices: 3 s of silence
+
+
+class DataConfigError(ValueError):
+    """The store or the data options cannot make a training set; the message says why."""
+
+
+@dataclass
+class Item:
+    """One training slice held in memory (n: its 10 ms frames)."""
+
+    feats: np.ndarray  # [ceil(n / 2), dim] float16: 20 ms frames, repeated ×2 when batched
+    pitch: np.ndarray  # [n] int16 coarse pitch
+    pitchf: np.ndarray  # [n] float32 Hz
+    wave: np.ndarray  # [n * hop] float32
+    sid: int
+
+    @property
+    def n(self) -> int:
+        return len(self.pitchf)
+
+
+def crop_window(
+    n: int, max_frames: int | None, seed: int, epoch: int, index: int
+) -> tuple[int, int]:
+    """(start, length) in frames of item `index` this epoch; a pure function of its inputs."""
+    if max_frames is None or n <= max_frames:
+        return 0, n
+    rng = np.random.default_rng((seed, epoch, index))
+    return int(rng.integers(0, n - max_frames + 1)), max_frames
+
+
+def padded_frames(longest: int, frame_multiple: int, max_frames: int) -> int:
+    """Frames of a batch: a multiple of `frame_multiple`, capped at `max_frames` when it fits."""
+    t = -(-longest // frame_multiple) * frame_multiple
+    return min(t, max_frames) if longest <= max_frames else t
+
+
+class SliceDataset(Dataset):
+    """Items keyed by (index, epoch): the epoch travels with the key, so persistent workers
+    crop as the main process would."""
+
+    def __init__(
+        self, items: list[Item], seed: int, max_frames: int | None, resident: bool = False
+    ):
+        self.items, self.seed, self.max_frames = items, seed, max_frames
+        self.resident = resident  # True: only the index; the data is gathered on the device
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Item | int, int, int]:
+        i, epoch = key
+        start, n = crop_window(self.items[i].n, self.max_frames, self.seed, epoch, i)
+        return (i if self.resident else self.items[i]), start, n
+
+
+class Resident:
+    """Items as padded tensors on one device; batch dicts are gathered from them."""
+
+    def __init__(self, items: list[Item], hop: int, device: torch.device | str = "cpu"):
+        b, f, dim = len(items), max(it.n for it in items), items[0].feats.shape[1]
+        self.feats = torch.zeros(b, -(-f // 2), dim, dtype=torch.float16)  # [N, F/2, dim]
+        self.pitch = torch.zeros(b, f, dtype=torch.int16)  # [N, F]
+        self.pitchf = torch.zeros(b, f)  # [N, F]
+        self.wave = torch.zeros(b, f, hop)  # [N, F, hop]: frame-major, a crop is whole frames
+        for i, it in enumerate(items):
+            self.feats[i, : len(it.feats)] = torch.from_numpy(it.feats)
+            self.pitch[i, : it.n] = torch.from_numpy(it.pitch)
+            self.pitchf[i, : it.n] = torch.from_numpy(it.pitchf)
+            self.wave[i, : it.n] = torch.from_numpy(it.wave).view(it.n, hop)
+        self.sid = torch.tensor([it.sid for it in items], dtype=torch.long)  # [N]
+        for k in ("feats", "pitch", "pitchf", "wave", "sid"):
+            setattr(self, k, getattr(self, k).to(device))
+
+    def gather(
+        self, index: torch.Tensor, start: torch.Tensor, length: torch.Tensor, frames: int
+    ) -> dict[str, torch.Tensor]:
+        """The batch dict for items `index` cropped to (start, length) [B], padded to `frames`."""
+        t = torch.arange(frames, device=index.device)
+        valid = t[None] < length[:, None]  # [B, T]
+        pos = torch.where(valid, start[:, None] + t[None], 0)  # [B, T] frame in the item
+        row, hop = index[:, None], self.wave.shape[-1]  # [B, 1]
+        # one gather per tensor, no Python loop: no host syncs, static shapes on the device
+        wave = torch.where(valid[..., None], self.wave[row, pos], 0.0)  # [B, T, hop]
+        return {
+            # 20 ms features: 10 ms frame k reads feature k // 2 (RVC's ×2 repeat)
+            "phone": torch.where(valid[..., None], self.feats[row, pos // 2].float(), 0.0),
+            "phone_lengths": length,
+            "pitch": torch.where(valid, self.pitch[row, pos].long(), 0),
+            "pitchf": torch.where(valid, self.pitchf[row, pos], 0.0),
+            "wave": wave.reshape(len(index), 1, frames * hop),
+            "wave_lengths": length * hop,
+            "sid": self.sid[index],
+        }
+
+
+def collate(
+    batch: list[tuple[Item | int, int, int]],
+    hop: int,
+    frame_multiple: int,
+    max_frames: int,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """Pad items into the batch dict; with `split` (on_device) return indices to gather later."""
+    refs, start, length = zip(*batch, strict=True)
+    start, length = torch.tensor(start), torch.tensor(length)  # [B] long
+    frames = padded_frames(int(length.max()), frame_multiple, max_frames)
+    if split is not None:  # `frames` stays a plain int: the device gather sees a static shape
+        index = torch.tensor(refs)
+        return {"index": index, "start": start, "length": length, "frames": frames, "split": split}
+    # the same gather as on the device, over just this batch: both paths agree by construction
+    return Resident(list(refs), hop).gather(torch.arange(len(refs)), start, length, frames)
+
+
+class _EpochBatches:
+    """The sampler's batches as (index, epoch) keys, the epoch read when an epoch starts."""
+
+    def __init__(self, sampler: BucketBatchSampler, epoch_fn: Callable[[], int]):
+        self.sampler, self.epoch_fn = sampler, epoch_fn
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        self.sampler.set_epoch(self.epoch_fn())
+        e = self.sampler.epoch
+        return ([(i, e) for i in batch] for batch in self.sampler)
+
+
+class RVCDataModule(L.LightningDataModule):
+    """Slices of one feature store (`exp_dir`), split into train/val, as padded batches."""
+
+    def __init__(
+        self,
+        exp_dir: str,
+        sample_rate: int,
+        hop_length: int,
+        batch_size: int = 8,
+        val_slices: float | int = 0.1,
+        seed: int = 1234,
+        mute_slices: int = 2,
+        max_frames: int = 400,
+        frame_multiple: int = 50,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        on_device: bool = False,
+        min_slices: int = 2,
+    ):
+        super().__init__()
+        if int(hop_length) * 100 != int(sample_rate):  # frames are 10 ms at every rate
+            raise DataConfigError(
+                f"hop_length {hop_length} is not 10 ms at sample_rate {sample_rate} "
+                f"(expected {int(sample_rate) // 100})"
+            )
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("max_frames", max_frames, 1),
+            ("frame_multiple", frame_multiple, 1),
+            ("mute_slices", mute_slices, 0),
+            ("val_slices", val_slices, 0),
+            ("min_slices", min_slices, 1),
+        ):
+            if value < low:
+                raise DataConfigError(f"data.{name} must be >= {low}, got {value}")
+        self.save_hyperparameters(logger=False)
+        self.exp_dir = Path(exp_dir)
+        self.sample_rate, self.hop = int(sample_rate), int(hop_length)
+        self.batch_size, self.val_slices, self.seed = int(batch_size), val_slices, int(seed)
+        self.mute_slices, self.max_frames = int(mute_slices), int(max_frames)
+        self.frame_multiple, self.min_slices = int(frame_multiple), int(min_slices)
+        self.num_workers, self.pin_memory, self.on_device = int(num_workers), pin_memory, on_device
+        self.epoch = 0  # the train order's epoch when no trainer is attached (tests, tools)
+        self.train_items: list[Item] = []
+        self.val_items: list[Item] = []
+        self._resident: dict[str, Resident] = {}
+
+    # ---- loading ---------------------------------------------------------------------------
+    def _open_store(self) -> FeatureStore:
+        if not (self.exp_dir / MANIFEST).exists():
+            raise DataConfigError(
+                f"{self.exp_dir}: no feature store here (no {MANIFEST}); run extract.py first"
+            )
+        try:
+            store = FeatureStore(self.exp_dir)
+        except ValueError as e:
+            raise DataConfigError(str(e)) from e
+        have = store.params.get("sample_rate")
+        if have != self.sample_rate:
+            raise DataConfigError(
+                f"{self.exp_dir}: the store was extracted at {have} Hz, but data.sample_rate is "
+                f"{self.sample_rate}; pick the matching model config or re-run extract.py"
+            )
+        return store
+
+    def _load(self, store: FeatureStore, rec: SliceRecord) -> Item:
+        wave, sr = sf.read(store.path("sliced", rec), dtype="float32")
+        if sr != self.sample_rate:
+            raise DataConfigError(
+                f"{store.path('sliced', rec)}: {sr} Hz, expected {self.sample_rate}"
+            )
+        feats, f0 = store.load_features(rec), store.load_f0(rec)
+        coarse = np.load(store.path("f0c", rec))
+        n = min(len(feats) * 2, len(f0), len(wave) // self.hop)
+        return Item(
+            feats[: (n + 1) // 2].astype(np.float16),
+            coarse[:n].astype(np.int16),
+            f0[:n].astype(np.float32),
+            wave[: n * self.hop],
+            rec.speaker,
+        )
+
+    def _mute(self, store: FeatureStore) -> Item:
+        try:
+            feats = store.load_mute_features().astype(np.float16)  # [F, dim]
+        except MissingMuteError as e:
+            raise DataConfigError(str(e)) from e
+        n = min(len(feats) * 2, MUTE_SECONDS * 100)
+        return Item(
+            feats[: (n + 1) // 2],
+            np.ones(n, np.int16),
+            np.zeros(n, np.float32),
+            np.zeros(n * self.hop, np.float32),
+            0,
+        )
+
+    def _split(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """(train, val) names: a seeded permutation of the sorted names."""
+        n = len(names)
+        k = round(self.val_slices * n) if self.val_slices < 1 else int(self.val_slices)
+        k = min(max(k, 1), n - 1) if n >= 2 else 0
+        perm = np.random.default_rng(self.seed).permutation(n)
+        val = {names[i] for i in perm[:k]}
+        return [s for s in names if s not in val], [s for s in names if s in val]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the store's finished slices into memory once; split; add the mute slices."""
+        if self.train_items:
+            return
+        store = self._open_store()
+        done = {s: store.stages.get(s, {}).get("done", {}) for s in ("f0", "features")}
+        recs = {
+            n: r for n, r in store.slices.items() if all(d.get(n) == r.sha for d in done.values())
+        }
+        if not recs:
+            raise DataConfigError(
+                f"{self.exp_dir}: no slices with both F0 and features; run extract.py "
+                f"(stages slice, f0, features) first"
+            )
+        if len(recs) < self.min_slices:
+            raise DataConfigError(
+                f"{self.exp_dir}: only {len(recs)} usable slices, need at least "
+                f"data.min_slices={self.min_slices}; add more audio and re-run extract.py"
+            )
+        items = {n: self._load(store, r) for n, r in recs.items()}
+        self.train_names, self.val_names = self._split(sorted(items))
+        self.speakers = sorted({r.speaker for r in recs.values()})
+        self.train_items = [items[n] for n in self.train_names]
+        self.val_items = [items[n] for n in self.val_names]
+        self.dim = int(self.train_items[0].feats.shape[1])
+        self.dataset_length = len(self.train_items)
+        self.n_train_frames = sum(it.n for it in self.train_items)
+        if self.mute_slices:  # silence to learn silence; train only
+            self.train_items += [self._mute(store)] * self.mute_slices
+        if self.on_device:
+            device = (
+                self.trainer.strategy.root_device
+                if self.trainer is not None
+                else torch.device("cpu")
+            )
+            self._resident = {"train": Resident(self.train_items, self.hop, device)}
+            if self.val_items:
+                self._resident["val"] = Resident(self.val_items, self.hop, device)
+
+    # ---- loaders ---------------------------------------------------------------------------
+    def _current_epoch(self) -> int:
+        # what Lightning gives samplers' set_epoch; current_epoch lags by one right after a resume
+        t = self.trainer
+        return t.fit_loop.epoch_progress.current.processed if t is not None else self.epoch
+
+    def _loader(self, split: str, batches: Any) -> DataLoader:
+        items = self.train_items if split == "train" else self.val_items
+        crop = self.max_frames if split == "train" else None  # validation sees whole slices
+        fn = partial(
+            collate,
+            hop=self.hop,
+            frame_multiple=self.frame_multiple,
+            max_frames=self.max_frames,
+            split=split if self.on_device else None,
+        )
+        return DataLoader(
+            SliceDataset(items, self.seed, crop, resident=self.on_device),
+            batch_sampler=batches,
+            collate_fn=fn,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_sampler(self) -> BucketBatchSampler:
+        """This rank's batch sampler over the train items (mutes included)."""
+        rank, world = (
+            (self.trainer.global_rank, self.trainer.world_size)
+            if self.trainer is not None
+            else (0, 1)
+        )
+        lengths = [min(it.n, self.max_frames) for it in self.train_items]
+        return BucketBatchSampler(
+            lengths, self.batch_size, seed=self.seed, num_replicas=world, rank=rank
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", _EpochBatches(self.train_sampler(), self._current_epoch))
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_items:
+            return []
+        keys = [(i, 0) for i in range(len(self.val_items))]  # in name order, never cropped
+        bs = min(self.batch_size, len(keys))
+        return self._loader("val", [keys[i : i + bs] for i in range(0, len(keys), bs)])
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """With `on_device`, turn an index batch into the batch dict, on the device."""
+        if "index" not in batch:
+            return batch
+        res = self._resident[batch["split"]]
+        return res.gather(batch["index"], batch["start"], batch["length"], batch["frames"])

@@ -1,0 +1,1 @@
+"""Training: the one GAN step, the LightningModule, callbacks and `run(cfg)` for train.py."""

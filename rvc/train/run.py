@@ -1,0 +1,240 @@
+"""`train.py`'s work: check the store against the config, build everything from config, fit.
+
+The store named by `name` decides the data: its sample rate, embedder and F0 method must be
+the config's, checked before any training. Outputs land in `out_dir` (the store folder for a
+single run, a sub-folder per job in a multirun): `<name>.pth`, `<name>.index`,
+`checkpoints/` (`last.ckpt` for `ckpt_path=last`), `media/` and the loggers' folders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rvc.data.store import MANIFEST, FeatureStore
+from rvc.utils import atomic
+
+log = logging.getLogger(__name__)
+
+
+class TrainError(RuntimeError):
+    """The run cannot start or went wrong in a way the user must fix; message is for the user."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    voice_model: Path | None
+    index: Path | None
+    epochs: int  # epochs completed
+    steps: int  # optimiser steps (G and D each)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _describe_f0(conf: dict[str, Any]) -> str:
+    name = str(conf.get("_target_", "?")).rsplit(".", 1)[-1]
+    return f"{name}({conf['model']})" if conf.get("model") else name
+
+
+def check_store(cfg: DictConfig) -> FeatureStore:
+    """The store exists and was made with this config's sample rate, embedder and F0 method."""
+    root = Path(cfg.paths.exp_dir)
+    if not (root / MANIFEST).exists():
+        raise TrainError(
+            f"no feature store at {root}: run `python extract.py name={cfg.name} inputs=[...]` "
+            "first (with the same model=, f0= and embedder= options)"
+        )
+    try:
+        store = FeatureStore(root)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
+    rate = store.params.get("sample_rate")
+    if rate != cfg.model.sample_rate:
+        raise TrainError(
+            f"the store {root} holds {rate} Hz slices but the model config is "
+            f"{cfg.model.sample_rate} Hz; pick the model= of that rate (32k/40k/48k) or re-run "
+            "extract.py with this one"
+        )
+    try:
+        store.check_embedder(cfg.embedder.name, cfg.embedder.dim)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
+    made = store.stages.get("f0", {}).get("config")
+    if not made:
+        raise TrainError(f"{root}: no F0 extracted yet (run extract.py)")
+    want = OmegaConf.to_container(cfg.f0, resolve=True)
+    if (made.get("_target_"), made.get("model")) != (want.get("_target_"), want.get("model")):
+        raise TrainError(
+            f"the store {root} has F0 from {_describe_f0(made)} but the config asks for "
+            f"{_describe_f0(want)}; pass the f0= used with extract.py"
+        )
+    return store
+
+
+def _max_epochs(cfg: DictConfig, store: FeatureStore) -> int:
+    value = cfg.trainer.max_epochs
+    if str(value) != "auto":
+        return int(value)
+    audit_path = store.root / "audit.json"
+    try:
+        epochs = int(json.loads(audit_path.read_text())["recommendation"]["epochs"])
+    except (OSError, ValueError, KeyError) as e:
+        raise TrainError(f"trainer.max_epochs=auto needs {audit_path} ({e}); re-run extract.py") from e
+    log.info("trainer.max_epochs=auto: %d epochs (the audit's recommendation)", epochs)
+    return epochs
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before training when results could not be saved."""
+    probe = out_dir / ".write_test"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(probe, "ok")
+        probe.unlink()
+    except OSError as e:
+        raise TrainError(f"the output folder {out_dir} is not writable: {e}") from e
+
+
+def _set_backends(cfg: DictConfig) -> None:
+    if cfg.device.get("tf32"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+
+
+def build_module(cfg: DictConfig, media_dir: Path | None = None):
+    """The LightningModule from config: generator, the vocoder's discriminator and loss."""
+    from rvc.train.module import RVCModule
+
+    generator = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
+    return RVCModule(
+        generator=generator,
+        discriminator=instantiate(cfg.vocoder.discriminator),
+        generator_loss=instantiate(cfg.vocoder.generator_loss),
+        mel=instantiate(cfg.model.mel),
+        optimizer=instantiate(cfg.optim.optimizer),
+        scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
+        grad_clip=cfg.optim.grad_clip,
+        accumulate=cfg.optim.accumulate,
+        seed=cfg.seed,
+        val_audio_samples=cfg.val_audio_samples,
+        media_dir=str(media_dir) if media_dir else None,
+    )
+
+
+def load_pretrained(cfg: DictConfig, module) -> None:
+    """Start G and D from the `pretrained` option; any problem is a TrainError."""
+    from rvc.io.pretrained import PretrainedNotAvailableError
+    from rvc.io.safe_load import ModelFileError
+    from rvc.utils.hub import MissingModelFileError
+
+    try:
+        source = instantiate(cfg.pretrained)
+        paths = source.load_into(
+            module.gan.generator,
+            module.gan.discriminator,
+            vocoder=cfg.vocoder.name,
+            sample_rate=cfg.model.sample_rate,
+            use_f0=cfg.model.use_f0,
+            version=cfg.embedder.version,
+        )
+    except (MissingModelFileError, PretrainedNotAvailableError, ModelFileError, ValueError) as e:
+        raise TrainError(f"pretrained: {e}") from e
+    if paths.generator or paths.discriminator:
+        log.info("pretrained G: %s, D: %s", paths.generator, paths.discriminator)
+
+
+def _instantiate_all(node: DictConfig | None) -> list[Any]:
+    """Every `_target_` entry of a dict-shaped group (callbacks, logger); null entries skipped."""
+    if not node:
+        return []
+    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+
+
+def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
+    """`last` -> `<out_dir>/checkpoints/last.ckpt` when there is one (else a fresh start)."""
+    if ckpt_path in (None, "", "null"):
+        return None
+    if ckpt_path == "last":
+        last = out_dir / "checkpoints" / "last.ckpt"
+        if last.exists():
+            return str(last)
+        log.warning("ckpt_path=last: no %s yet, starting a new run", last)
+        return None
+    if not Path(ckpt_path).is_file():
+        raise TrainError(f"ckpt_path: no such checkpoint {ckpt_path}")
+    return str(ckpt_path)
+
+
+def run(cfg: DictConfig) -> TrainResult:
+    """Train a voice model on the store `cfg.name`; returns where the results are."""
+    import lightning as L
+
+    from rvc.data.datamodule import DataConfigError
+    from rvc.train.callbacks import BuildIndex, VoiceModelExport
+    from rvc.train.module import NonFiniteLossError
+
+    store = check_store(cfg)
+    out_dir = Path(cfg.out_dir)
+    check_writable(out_dir)
+    max_epochs = _max_epochs(cfg, store)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    _set_backends(cfg)
+
+    auto_batch = str(cfg.data.batch_size) == "auto"
+    datamodule = instantiate(cfg.data, **({"batch_size": 2} if auto_batch else {}))
+    module = build_module(cfg, out_dir / "media")
+    ckpt = resolve_ckpt(cfg.ckpt_path, out_dir)
+    if ckpt is None:  # a resumed run brings its own weights
+        load_pretrained(cfg, module)
+    callbacks = _instantiate_all(cfg.callbacks)
+    loggers = _instantiate_all(cfg.logger)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False
+    )
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if auto_batch:
+        _tune_batch_size(trainer, module, datamodule, int(cfg.data.get("auto_batch_trials", 6)))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    except NonFiniteLossError as e:
+        raise TrainError(str(e)) from e
+    except DataConfigError as e:
+        raise TrainError(str(e)) from e
+    except OSError as e:  # a full disk, a folder removed under us
+        raise TrainError(f"writing results to {out_dir} failed: {e}") from e
+    if trainer.interrupted:
+        raise TrainError("training was interrupted; resume with ckpt_path=last")
+
+    export = next((c for c in callbacks if isinstance(c, VoiceModelExport)), None)
+    index = next((c for c in callbacks if isinstance(c, BuildIndex)), None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if export is not None and math.isfinite(export.best):
+        metrics["best/val/mel"] = export.best
+    return TrainResult(
+        out_dir=out_dir,
+        voice_model=export.path if export is not None and export.path.exists() else None,
+        index=index.out_path if index is not None and index.out_path.exists() else None,
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step // 2,  # Lightning counts each optimiser's steps
+        metrics=metrics,
+    )
+
+
+def _tune_batch_size(trainer, module, datamodule, max_trials: int) -> None:
+    """`data.batch_size=auto`: the largest power of two that fits, by Lightning's tuner."""
+    from lightning.pytorch.tuner import Tuner
+
+    found = Tuner(trainer).scale_batch_size(
+        module, datamodule=datamodule, mode="power", init_val=2, max_trials=max_trials
+    )
+    log.info("data.batch_size=auto: %s", found)

@@ -1,0 +1,135 @@
+"""The one GAN training step of the codebase (STYLE.md §3), shared by the LightningModule and
+`bench/train_step.py`: discriminator on the detached fake → backward → clip → step, then the
+generator's losses → backward → clip → step.
+
+The step never reads a value back to the host (no `.item()`, no Python branch on a tensor):
+losses come back as detached device tensors, so logging decides when to synchronise.
+Shapes are those of the batch; the DataModule pads to a few fixed lengths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rvc.losses.gan import DiscriminatorLoss, GeneratorLoss
+from rvc.models.commons import slice_segments
+from rvc.models.synthesizer import Synthesizer, TrainOutput
+
+Batch = dict[str, torch.Tensor]
+
+
+class GAN(nn.Module):
+    """Generator, discriminator, their losses and the spectrogram: what one step needs."""
+
+    def __init__(
+        self,
+        generator: Synthesizer,
+        discriminator: nn.Module,
+        generator_loss: GeneratorLoss,
+        mel: nn.Module,
+    ) -> None:
+        super().__init__()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_loss = generator_loss
+        self.discriminator_loss = DiscriminatorLoss()
+        self.mel = mel  # rvc.audio.mel.MelSpectrogram: the linear spectrogram enc_q reads
+
+    def generate(self, batch: Batch) -> tuple[TrainOutput, torch.Tensor]:
+        """Training forward on a batch -> (generator outputs, the real segment [B, 1, S·hop])."""
+        g = self.generator
+        # RVC's padding gives exactly one frame per hop: spec frames == phone frames
+        spec = self.mel.spectrogram(batch["wave"])  # [B, F, T]
+        pitch, pitchf = (batch["pitch"], batch["pitchf"]) if g.use_f0 else (None, None)
+        out = g(
+            batch["phone"], batch["phone_lengths"], pitch, pitchf, spec, batch["phone_lengths"],
+            batch["sid"],
+        )  # fmt: skip
+        hop, seg = g.hop_length, g.segment_size
+        real = slice_segments(batch["wave"], out.ids_slice * hop, seg * hop)
+        return out, real
+
+    def d_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`d/loss` (with graph) and its detached parts; the fake is detached inside."""
+        return self.discriminator_loss(self.discriminator, real, fake)
+
+    def g_losses(self, out: TrainOutput, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`g/loss` (with graph) and every raw and weighted term, detached."""
+        return self.generator_loss(
+            self.discriminator, real, out.wav, real, out.wav, kl_stats=out.kl_stats()
+        )
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No gradients for `module`'s parameters inside (D during the G step: less work, and
+    its stale gradients can never leak into the next D step)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _plain_backward(loss: torch.Tensor) -> None:
+    loss.backward()
+
+
+@dataclass
+class StepHooks:
+    """How the step talks to its runner: Lightning passes `manual_backward` and its clipping
+    (they handle precision and loss scaling); the benchmark passes plain torch."""
+
+    backward: Callable[[torch.Tensor], None] = _plain_backward
+    # (optimizer, module) -> None: clip that module's gradients before the step
+    clip: Callable[[torch.optim.Optimizer, nn.Module], None] | None = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def gan_step(
+    gan: GAN,
+    batch: Batch,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    hooks: StepHooks | None = None,
+    *,
+    accumulate: int = 1,
+    zero_grad: bool = True,
+    step: bool = True,
+) -> dict[str, torch.Tensor]:
+    """One D step then one G step; returns every loss term, detached.
+
+    With gradient accumulation the runner calls this `accumulate` times per optimizer step:
+    `zero_grad` on the first micro-batch, `step` on the last; losses are divided by
+    `accumulate` before backward so the step sees the mean gradient.
+    """
+    hooks = hooks or StepHooks()
+    with hooks.autocast():
+        out, real = gan.generate(batch)
+        losses_d = gan.d_losses(real, out.wav)
+    if zero_grad:
+        opt_d.zero_grad(set_to_none=True)
+    hooks.backward(losses_d["d/loss"] / accumulate)
+    if step:
+        if hooks.clip is not None:
+            hooks.clip(opt_d, gan.discriminator)
+        opt_d.step()
+
+    with frozen(gan.discriminator), hooks.autocast():
+        losses_g = gan.g_losses(out, real)
+    if zero_grad:
+        opt_g.zero_grad(set_to_none=True)
+    hooks.backward(losses_g["g/loss"] / accumulate)
+    if step:
+        if hooks.clip is not None:
+            hooks.clip(opt_g, gan.generator)
+        opt_g.step()
+    return {k: v.detach() for k, v in {**losses_d, **losses_g}.items()}
