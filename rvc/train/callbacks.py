@@ -83,7 +83,9 @@ class VoiceModelExport(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if self.every_n_epochs and epoch % self.every_n_epochs == 0 and trainer.is_global_zero:
-            self.export(trainer, module, self.out_dir / f"{self.name}_e{epoch}_s{trainer.global_step}.pth")
+            self.export(
+                trainer, module, self.out_dir / f"{self.name}_e{epoch}_s{trainer.global_step}.pth"
+            )
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         # a run without validation still leaves a voice model

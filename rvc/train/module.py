@@ -69,16 +69,30 @@ class RVCModule(L.LightningModule):
         return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
 
     # ---- training ---------------------------------------------------------------------------
+    def _epoch(self) -> int:
+        # the loop's counter, as the DataModule's sampler reads it (`current_epoch` lags by one
+        # right after a resume)
+        return self.trainer.fit_loop.epoch_progress.current.processed
+
     def on_train_epoch_start(self) -> None:
-        # the epoch's randomness (segment starts, noise) depends only on (seed, epoch), so a
-        # run resumed at an epoch boundary repeats exactly what an uninterrupted one does
-        torch.manual_seed(self.seed * 100_003 + self.current_epoch)
+        # RVC's per-epoch ExponentialLR, brought to this epoch here rather than at epoch end:
+        # a checkpoint written by validation (before epoch end) then resumes with the right lr
+        epoch = self._epoch()
+        schedulers = self.lr_schedulers()
+        for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
+            while sch is not None and sch.last_epoch < epoch:
+                sch.step()
 
     def _clip(self, opt: torch.optim.Optimizer, module: nn.Module) -> None:
         if self.grad_clip:
-            self.clip_gradients(opt, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                opt, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
+            )
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
+        # each step's randomness (segment starts, noise) depends only on (seed, epoch, batch),
+        # so a resumed run repeats exactly what an uninterrupted one does
+        torch.manual_seed(((self.seed * 1_000_003 + self._epoch()) * 1_000_003 + batch_idx) % 2**63)
         opt_g, opt_d = self.optimizers()
         k = batch_idx % self.accumulate
         last_batch = batch_idx + 1 == self.trainer.num_training_batches
@@ -95,10 +109,6 @@ class RVCModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._check_finite()
-        schedulers = self.lr_schedulers()
-        for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
-            if sch is not None:
-                sch.step()
 
     def _check_finite(self) -> None:
         # one host read per epoch/validation: before any checkpoint or export can save NaNs
@@ -121,7 +131,9 @@ class RVCModule(L.LightningModule):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             pitch, pitchf = (batch["pitch"], batch["pitchf"]) if g.use_f0 else (None, None)
-            fake, _, _ = g.infer(batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"])
+            fake, _, _ = g.infer(
+                batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"]
+            )
         mel = self.gan.mel
         with torch.autocast(self.device.type, enabled=False):
             real_mel, fake_mel = mel(batch["wave"].float()), mel(fake.float())  # [B, M, T]

@@ -87,7 +87,9 @@ def _max_epochs(cfg: DictConfig, store: FeatureStore) -> int:
     try:
         epochs = int(json.loads(audit_path.read_text())["recommendation"]["epochs"])
     except (OSError, ValueError, KeyError) as e:
-        raise TrainError(f"trainer.max_epochs=auto needs {audit_path} ({e}); re-run extract.py") from e
+        raise TrainError(
+            f"trainer.max_epochs=auto needs {audit_path} ({e}); re-run extract.py"
+        ) from e
     log.info("trainer.max_epochs=auto: %d epochs (the audit's recommendation)", epochs)
     return epochs
 
@@ -178,10 +180,6 @@ def run(cfg: DictConfig) -> TrainResult:
     """Train a voice model on the store `cfg.name`; returns where the results are."""
     import lightning as L
 
-    from rvc.data.datamodule import DataConfigError
-    from rvc.train.callbacks import BuildIndex, VoiceModelExport
-    from rvc.train.module import NonFiniteLossError
-
     store = check_store(cfg)
     out_dir = Path(cfg.out_dir)
     check_writable(out_dir)
@@ -205,25 +203,44 @@ def run(cfg: DictConfig) -> TrainResult:
     if auto_batch:
         _tune_batch_size(trainer, module, datamodule, int(cfg.data.get("auto_batch_trials", 6)))
     try:
+        _fit(trainer, module, datamodule, ckpt, out_dir)
+        return _result(trainer, callbacks, loggers, out_dir, cfg.name)
+    finally:  # the next job of a multirun gets its own W&B run
+        for lg in loggers:
+            if type(lg).__name__ == "WandbLogger":
+                lg.experiment.finish()
+
+
+def _fit(trainer, module, datamodule, ckpt: str | None, out_dir: Path) -> None:
+    """`trainer.fit` with the failures a user must act on turned into TrainErrors."""
+    from rvc.data.datamodule import DataConfigError
+    from rvc.train.module import NonFiniteLossError
+
+    try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
-    except NonFiniteLossError as e:
-        raise TrainError(str(e)) from e
-    except DataConfigError as e:
+    except (NonFiniteLossError, DataConfigError) as e:
         raise TrainError(str(e)) from e
     except OSError as e:  # a full disk, a folder removed under us
         raise TrainError(f"writing results to {out_dir} failed: {e}") from e
     if trainer.interrupted:
         raise TrainError("training was interrupted; resume with ckpt_path=last")
 
+
+def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, name: str):
+    from rvc.train.callbacks import BuildIndex, VoiceModelExport
+
     export = next((c for c in callbacks if isinstance(c, VoiceModelExport)), None)
     index = next((c for c in callbacks if isinstance(c, BuildIndex)), None)
+    voice = export.path if export is not None and export.path.exists() else None
+    index_path = index.out_path if index is not None and index.out_path.exists() else None
+    _upload_artifacts(loggers, name, [p for p in (voice, index_path) if p])
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if export is not None and math.isfinite(export.best):
         metrics["best/val/mel"] = export.best
     return TrainResult(
         out_dir=out_dir,
-        voice_model=export.path if export is not None and export.path.exists() else None,
-        index=index.out_path if index is not None and index.out_path.exists() else None,
+        voice_model=voice,
+        index=index_path,
         epochs=trainer.current_epoch,
         steps=trainer.global_step // 2,  # Lightning counts each optimiser's steps
         metrics=metrics,
@@ -238,3 +255,15 @@ def _tune_batch_size(trainer, module, datamodule, max_trials: int) -> None:
         module, datamodule=datamodule, mode="power", init_val=2, max_trials=max_trials
     )
     log.info("data.batch_size=auto: %s", found)
+
+
+def _upload_artifacts(loggers: list[Any], name: str, files: list[Path]) -> None:
+    """The .pth and .index as one W&B artifact (other loggers keep files on disk)."""
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger" and files:
+            import wandb
+
+            artifact = wandb.Artifact(f"{name}-voice", type="model")
+            for f in files:
+                artifact.add_file(str(f))
+            lg.experiment.log_artifact(artifact)

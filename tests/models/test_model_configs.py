@@ -10,8 +10,13 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rvc.audio.mel import MelSpectrogram
+from rvc.losses.gan import GeneratorLoss, LogMelL1
+from rvc.losses.multiscale_mel import MultiScaleMelLoss
+from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.models.vocoders import VOCODER_NAMES
+
+from tests.conftest import compose
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -56,9 +61,33 @@ def test_model_option_follows_embedder_and_vocoder_groups():
     assert cfg.model.synthesizer.sr == 40000 and cfg.model.mel.sample_rate == 40000
 
 
-@pytest.mark.parametrize("option", ["hifigan", "mrf_hifigan", "refinegan"])
-def test_vocoder_options_name_registered_vocoders(option):
-    cfg = OmegaConf.load(CONF / "vocoder" / f"{option}.yaml")
-    assert cfg.name in VOCODER_NAMES
-    assert cfg.discriminator in (None, "v1", "v2", "v3")
-    assert (cfg.discriminator == "v3") == (cfg.name == "RefineGAN")
+@pytest.mark.parametrize(
+    "option,version,mel_fn",
+    [
+        ("hifigan", "v2", LogMelL1),
+        ("mrf_hifigan", "v2", LogMelL1),
+        ("refinegan", "v3", MultiScaleMelLoss),
+    ],
+)
+def test_vocoder_options_build_their_discriminator_and_loss(tmp_path, option, version, mel_fn):
+    cfg = compose("train", ["name=x", f"vocoder={option}", f"out_dir={tmp_path}"])
+    assert cfg.vocoder.name in VOCODER_NAMES
+    d = instantiate(cfg.vocoder.discriminator)
+    assert isinstance(d, MultiPeriodDiscriminator) and d.version == version
+    loss = instantiate(cfg.vocoder.generator_loss)
+    assert isinstance(loss, GeneratorLoss) and isinstance(loss.mel_fn, mel_fn)
+    assert loss.weights["mel"] == (15.0 if option == "refinegan" else 45.0)
+    g = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
+    assert g.vocoder == cfg.vocoder.name
+    # a v1 embedder picks the v1 period set for the HiFi-GAN family
+    v1 = compose("train", ["name=x", f"vocoder={option}", "embedder.version=v1",
+                           "embedder.dim=256", f"out_dir={tmp_path}"])  # fmt: skip
+    assert instantiate(v1.vocoder.discriminator).version == ("v3" if version == "v3" else "v1")
+
+
+def test_debug_model_is_tiny_with_real_40k_framing():
+    cfg = OmegaConf.load(CONF / "model" / "debug.yaml")
+    net = instantiate(cfg.synthesizer)
+    assert net.sample_rate == 40000 and net.hop_length == cfg.hop_length == 400
+    assert sum(p.numel() for p in net.parameters()) < 500_000
+    assert net.segment_size * net.hop_length == cfg.segment_samples

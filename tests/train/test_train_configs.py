@@ -1,0 +1,114 @@
+"""Every option of every group of the train config composes and instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+
+from rvc.data.datamodule import RVCDataModule
+from rvc.io.pretrained import PretrainedSource
+from rvc.train.run import build_module
+from tests.conftest import CONF_DIR, compose
+
+BASE = ["name=x"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+def _cfg(tmp_path, *overrides):
+    return compose("train", [*BASE, f"out_dir={tmp_path}", *overrides])
+
+
+@pytest.mark.parametrize("device", _options("device"))
+def test_device_presets_are_trainer_shaped(tmp_path, device):
+    cfg = _cfg(tmp_path, f"device={device}")
+    t = cfg.trainer
+    assert (t.accelerator, t.devices, t.strategy, t.precision) == (
+        cfg.device.accelerator, cfg.device.devices, cfg.device.strategy, cfg.device.precision,
+    )  # fmt: skip
+    assert cfg.device.precision in ("32-true", "bf16-mixed", "16-mixed")
+    if device == "cpu":  # the only one this machine can build a Trainer for
+        trainer = instantiate(t, max_epochs=1, logger=False, enable_checkpointing=False)
+        assert isinstance(trainer, L.Trainer)
+    expected = {"t4": "16-mixed", "l4": "bf16-mixed", "a100": "bf16-mixed", "bf16": "bf16-mixed"}
+    if device in expected:
+        assert cfg.device.precision == expected[device]
+    assert cfg.device.tf32 == (device in ("tf32", "l4", "a100"))
+    assert (cfg.device.strategy == "ddp") == (device == "multi_gpu")
+
+
+@pytest.mark.parametrize("logger", _options("logger"))
+def test_logger_options_instantiate(tmp_path, logger, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    over = ["logger.wandb.name=x", "logger.wandb.tags=[a]"] if logger in ("wandb", "many") else []
+    cfg = _cfg(tmp_path, f"logger={logger}", *over)
+    built = [instantiate(v) for v in (cfg.logger or {}).values()]
+    names = {type(b).__name__ for b in built}
+    want = {"csv": {"CSVLogger"}, "tensorboard": {"TensorBoardLogger"}, "wandb": {"WandbLogger"},
+            "many": {"CSVLogger", "TensorBoardLogger", "WandbLogger"}, "none": set()}  # fmt: skip
+    assert names == want[logger]
+
+
+def test_callbacks_instantiate(tmp_path):
+    cfg = _cfg(tmp_path)
+    built = {k: instantiate(v) for k, v in cfg.callbacks.items()}
+    assert {type(b).__name__ for b in built.values()} == {
+        "ModelCheckpoint", "EarlyStopping", "VoiceModelExport", "BuildIndex",
+        "RichProgressBar", "LearningRateMonitor",
+    }  # fmt: skip
+    assert built["model_checkpoint"].monitor == built["early_stopping"].monitor == "val/mel"
+    assert built["index"].out_path == tmp_path / "x.index"
+
+
+@pytest.mark.parametrize("index", _options("index"))
+def test_index_options_build_the_callbacks_builder(tmp_path, index):
+    cfg = _cfg(tmp_path, f"index={index}")
+    builder = instantiate(cfg.callbacks.index).builder
+    assert builder.kind == index
+
+
+@pytest.mark.parametrize("option", _options("pretrained"))
+def test_pretrained_options_instantiate(tmp_path, option):
+    extra = {
+        "custom": ["pretrained.generator=/g.pth", "pretrained.discriminator=/d.pth"],
+        "voice": ["pretrained.voice_model=/v.pth"],
+    }.get(option, [])
+    source = instantiate(_cfg(tmp_path, f"pretrained={option}", *extra).pretrained)
+    assert isinstance(source, PretrainedSource)
+
+
+@pytest.mark.parametrize("model", _options("model"))
+@pytest.mark.parametrize("vocoder", _options("vocoder"))
+def test_model_and_vocoder_build_a_module(tmp_path, model, vocoder):
+    if model != "debug" and vocoder != "hifigan":
+        pytest.skip("full sizes are built once, with hifigan")
+    cfg = _cfg(tmp_path, f"model={model}", f"vocoder={vocoder}", "embedder=spectral")
+    module = build_module(cfg)
+    g = module.generator
+    assert g.sample_rate == cfg.model.sample_rate and g.vocoder == cfg.vocoder.name
+    opt_g, opt_d = module.configure_optimizers()[0]
+    assert opt_g.defaults["lr"] == 1e-4 and tuple(opt_g.defaults["betas"]) == (0.8, 0.99)
+
+
+def test_data_and_experiment_compose(tmp_path):
+    cfg = compose("train", ["experiment=demo", f"out_dir={tmp_path}"])
+    assert cfg.name == "demo" and cfg.model.sample_rate == 40000
+    assert cfg.data._target_.endswith("RVCDataModule") and cfg.data.sample_rate == 40000
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, RVCDataModule)
+    # the same experiment file drives extract.py
+    ex = compose("extract", ["experiment=demo"])
+    assert ex.model.sample_rate == 40000 and ex.embedder.name == "spectral"
+
+
+def test_slurm_launcher_composes(tmp_path):
+    cfg = compose("train", [*BASE, f"out_dir={tmp_path}", "hydra/launcher=slurm"],
+                  return_hydra_config=True)  # fmt: skip
+    assert "submitit" in cfg.hydra.launcher._target_.lower()
+    assert cfg.hydra.launcher.tasks_per_node == cfg.hydra.launcher.gpus_per_node
