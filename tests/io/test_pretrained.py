@@ -132,7 +132,7 @@ def test_wrong_generator_architecture_names_the_mismatch(tmp_path):
             tiny_synth(sr=40000), None, vocoder="HiFi-GAN", sample_rate=40000
         )
     msg = str(err.value)
-    assert "g48.pth" in msg and "dec.ups.0" in msg and "(32, 16, 24) vs (32, 16, 16)" in msg
+    assert "g48.pth" in msg and "dec.ups.0" in msg and "(64, 32, 24) vs (64, 32, 16)" in msg
     assert "HiFi-GAN generator at 48000 Hz" in msg
 
 
@@ -149,7 +149,7 @@ def test_wrong_discriminator_architecture_names_the_mismatch(tmp_path):
 
 def test_config_group_options_build(tmp_path):
     group = Path(CONF_DIR) / "pretrained"
-    assert sorted(p.stem for p in group.glob("*.yaml")) == ["custom", "default", "none"]
+    assert sorted(p.stem for p in group.glob("*.yaml")) == ["custom", "default", "none", "voice"]
     default = instantiate(OmegaConf.load(group / "default.yaml"))
     assert isinstance(default, DefaultPretrained) and default.repo_id == "IAHispano/Applio"
     none = instantiate(OmegaConf.load(group / "none.yaml"))
