@@ -1,12 +1,13 @@
 """Benchmark voice-conversion inference speed (real-time factor) and print a one-line JSON result.
 
 Runs `Synthesizer.infer` (enc_p -> flow reverse -> vocoder; no enc_q, as RVC drops it) of the
-full-size v2 generator with random weights on a 30 s clip (sample_rate / hop = 100 feature
-frames per second, after RVC's ×2 repeat of the 20 ms content features). Feature extraction
-(HuBERT, F0) is not included. RTF = compute seconds / audio seconds; below 1 is faster than real time.
+v2 generator the real config builds (`--model 40k` by default; `train_step.compose_train`) with
+random weights on a 30 s clip (sample_rate / hop = 100 feature frames per second, after RVC's
+×2 repeat of the 20 ms content features). Feature extraction (HuBERT, F0) is not included.
+RTF = compute seconds / audio seconds; below 1 is faster than real time.
 
     python bench/infer.py --device cuda --precision fp16 --fold-weight-norm --compile
-    python bench/infer.py --device cpu --tiny --seconds 5 --runs 2   # smoke
+    python bench/infer.py --device cpu --model debug --seconds 5 --runs 2   # smoke
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import statistics
 import time
 
 import torch
+from hydra.utils import instantiate
 from train_step import (
     PRECISIONS,
     add_common_options,
+    compose_train,
     device_info,
-    model_spec,
     peak_cuda_mem_gib,
     synchronize,
     warm_up,
@@ -34,23 +36,24 @@ from rvc.models.synthesizer import Synthesizer
 
 def build(args: argparse.Namespace, device: torch.device) -> tuple[Synthesizer, tuple]:
     """The model in inference form and one clip's inputs (batch 1)."""
-    config, _, _ = model_spec(args.sr, args.vocoder, args.tiny)
+    cfg = compose_train(args.model, args.vocoder)
     torch.manual_seed(args.seed)
-    model = Synthesizer(*config, use_f0=True, text_enc_hidden_dim=768, vocoder=args.vocoder)
+    model = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)  # as build_gan's generator
     del model.enc_q  # training-only posterior encoder, removed by RVC for inference
     if args.fold_weight_norm:
         model.remove_weight_norm()
     dtype = PRECISIONS[args.precision]
     model = model.to(device=device, dtype=dtype).eval()
+    dim = model.text_enc_hidden_dim  # the embedder's width (spectral: 768)
 
-    fps = model.sample_rate / model.hop_length  # 100 for every RVC rate and for --tiny
+    fps = model.sample_rate / model.hop_length  # 100 for every conf/model option
     frames = round(args.seconds * fps)
     g = torch.Generator().manual_seed(0)
     t = torch.arange(frames) / fps
     pitchf = 160 + 40 * torch.sin(2 * torch.pi * 0.5 * t)  # a gently moving voice, Hz
     pitchf[torch.rand(frames, generator=g) < 0.15] = 0  # unvoiced frames
     inputs = (
-        torch.randn(1, frames, 768, generator=g).to(device, dtype),  # phone [1, T, 768]
+        torch.randn(1, frames, dim, generator=g).to(device, dtype),  # phone [1, T, dim]
         torch.tensor([frames], device=device),  # lengths [1]
         f0_to_coarse(pitchf).unsqueeze(0).to(device),  # pitch [1, T]
         pitchf.unsqueeze(0).to(device),  # pitchf [1, T] Hz (the source runs in fp32)
@@ -96,6 +99,8 @@ def run(args: argparse.Namespace) -> dict:
         "median_s": round(median, 4),
         "min_s": round(min(times), 4),
         "audio_s": round(audio_s, 3),
+        "model": args.model,
+        "vocoder": model.vocoder,
         "sample_rate": model.sample_rate,
         "warmup_s": round(warmup_s, 2),
         "peak_cuda_mem_gib": peak_cuda_mem_gib(device),

@@ -43,13 +43,38 @@ def write(path: Path, audio: np.ndarray, sr: int, subtype: str = "PCM_16") -> Pa
     return path
 
 
-def compose(config_name: str, overrides: list[str]):
+def compose(config_name: str, overrides: list[str], return_hydra_config: bool = False):
     """Compose a real config from conf/ (as the entry points do)."""
     from hydra import compose as hcompose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hcompose(config_name=config_name, overrides=overrides)
+        return hcompose(
+            config_name=config_name,
+            overrides=overrides,
+            return_hydra_config=return_hydra_config,
+        )
+
+
+def debug_config(**overrides) -> list:
+    """The 18-item config of `conf/model/debug.yaml` (tiny, 40 kHz framing), items replaced by
+    name: the one tiny size table the tests share."""
+    from omegaconf import OmegaConf
+
+    from rvc.models.synthesizer import config_list
+
+    node = OmegaConf.load(Path(CONF_DIR) / "model" / "debug.yaml").synthesizer
+    return config_list(node, **overrides)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: tiny models run fastest so; more threads only contend on a shared
+    CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -156,7 +156,8 @@ def _slice_params(cfg: DictConfig) -> SliceParams:
     allowed = {f.name for f in fields(SliceParams)}
     try:
         return SliceParams(
-            sample_rate=int(cfg.model.sample_rate), **{k: v for k, v in data.items() if k in allowed}
+            sample_rate=int(cfg.model.sample_rate),
+            **{k: v for k, v in data.items() if k in allowed},
         )
     except (TypeError, ValueError) as e:
         raise ExtractError(f"bad slicing options: {e}") from e

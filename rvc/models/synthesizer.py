@@ -8,8 +8,8 @@ weights load with strict=True once weight-norm names are mapped (rvc.io).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -26,6 +26,30 @@ from rvc.models.vocoders import vocoder_class
 
 # RVC samples the prior at a reduced temperature at inference
 INFER_NOISE_SCALE = 0.66666
+# the 18 items of RVC's `config` list, in order (FORMATS.md §1): Synthesizer's positional args
+CONFIG_KEYS = (
+    "spec_channels", "segment_size", "inter_channels", "hidden_channels", "filter_channels",
+    "n_heads", "n_layers", "kernel_size", "p_dropout", "resblock", "resblock_kernel_sizes",
+    "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
+    "upsample_kernel_sizes", "spk_embed_dim", "gin_channels", "sr",
+)  # fmt: skip
+
+
+def config_list(params: Mapping[str, Any], **overrides: Any) -> list:
+    """The 18-item `config` list from the constructor arguments by name (a `conf/model`
+    `synthesizer` node, plain or OmegaConf); `overrides` replace items by name."""
+    unknown = set(overrides) - set(CONFIG_KEYS)
+    if unknown:
+        raise KeyError(f"not config items: {sorted(unknown)}")
+    values = {**{k: params[k] for k in CONFIG_KEYS}, **overrides}
+    return [_plain(values[k]) for k in CONFIG_KEYS]
+
+
+def _plain(value: Any) -> Any:
+    # plain nested lists, as a .pth stores them (an OmegaConf ListConfig is a Sequence too)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    return value
 
 
 class TrainOutput(NamedTuple):

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
 
 from rvc.losses.gan import DiscriminatorLoss, GeneratorLoss
@@ -133,3 +135,14 @@ def gan_step(
             hooks.clip(opt_g, gan.generator)
         opt_g.step()
     return {k: v.detach() for k, v in {**losses_d, **losses_g}.items()}
+
+
+def build_gan(cfg: DictConfig) -> GAN:
+    """The GAN a composed `train` config names: the model's generator (with the vocoder's
+    extra arguments) and mel, the vocoder's discriminator and generator loss."""
+    return GAN(
+        instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs),
+        instantiate(cfg.vocoder.discriminator),
+        instantiate(cfg.vocoder.generator_loss),
+        instantiate(cfg.model.mel),
+    )

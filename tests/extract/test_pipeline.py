@@ -76,8 +76,10 @@ def test_speed_knobs_reuse_a_stage_and_result_knobs_redo_it(tmp_path, voice_dir)
     assert _mtimes(faster.store, "f0") == f0 and _mtimes(faster.store, "features") == feats
     stricter = run(_cfg(tmp_path, [voice_dir], "f0=fcpe", "f0.threshold=0.05"))
     assert _mtimes(stricter.store, "f0") != f0  # every slice redone
-    assert all(stricter.store.path("f0", r).stat().st_mtime_ns != f0[n]
-               for n, r in stricter.store.slices.items())
+    assert all(
+        stricter.store.path("f0", r).stat().st_mtime_ns != f0[n]
+        for n, r in stricter.store.slices.items()
+    )
     assert _mtimes(stricter.store, "features") == feats
 
 
@@ -204,12 +206,18 @@ def test_run_killed_in_a_model_stage_resumes_to_the_uninterrupted_result(tmp_pat
     assert 2 <= len(done_before) < n_slices and "features" not in store.stages
     mtimes = {n: store.path("f0", store.slices[n]).stat().st_mtime_ns for n in done_before}
 
-    resumed = run(compose("extract", ["name=t", f"paths.root={killed_root}", f"inputs=[{d}]", *slow]))
-    whole = run(compose("extract", ["name=t", f"paths.root={tmp_path / 'whole'}", f"inputs=[{d}]", *slow]))
+    resumed = run(
+        compose("extract", ["name=t", f"paths.root={killed_root}", f"inputs=[{d}]", *slow])
+    )
+    whole = run(
+        compose("extract", ["name=t", f"paths.root={tmp_path / 'whole'}", f"inputs=[{d}]", *slow])
+    )
     assert resumed.reused == 8 and resumed.ingested == 0  # slicing was not redone
     for n in done_before:  # finished F0 was kept, not recomputed
         assert resumed.store.path("f0", resumed.store.slices[n]).stat().st_mtime_ns == mtimes[n]
-    assert not list(resumed.store.root.rglob(".*.npy")) and not list(resumed.store.root.rglob(".*.wav"))
+    assert not list(resumed.store.root.rglob(".*.npy")) and not list(
+        resumed.store.root.rglob(".*.wav")
+    )
     assert set(resumed.store.slices) == set(whole.store.slices)
     for n, rec in whole.store.slices.items():
         other = resumed.store.slices[n]

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import torch
 
-from rvc.io.detect import SR_TABLE
+from rvc.io.detect import SEGMENT_FRAMES, SR_TABLE
 from rvc.io.voice_model import build_synthesizer
+from tests.conftest import debug_config
 
 
 def tiny_config(sr: int = 40000, spk: int = 3) -> list:
-    """An 18-item config with the real upsampling of `sr` but a few channels only."""
+    """The debug model's channels with the real upsampling and enc_q of `sr`, and the values a
+    detected config takes for what the tensors do not store (segment, dilations)."""
     n_fft, rates, kernels = SR_TABLE[sr]
-    return [
-        n_fft // 2 + 1, 32, 8, 8, 16, 2, 1, 3, 0, "1", [3, 5], [[1, 3, 5], [1, 3, 5]],
-        list(rates), 32, list(kernels), spk, 8, sr,
-    ]  # fmt: skip
+    return debug_config(
+        spec_channels=n_fft // 2 + 1,
+        segment_size=SEGMENT_FRAMES,
+        resblock_dilation_sizes=[[1, 3, 5]] * len(debug_config()[10]),
+        upsample_rates=list(rates),
+        upsample_kernel_sizes=list(kernels),
+        spk_embed_dim=spk,
+        sr=sr,
+    )
 
 
 def tiny_synth(

@@ -111,7 +111,7 @@ def test_mismatch_error_names_keys_and_shapes():
     state = tiny_synth(sr=48000).state_dict()
     with pytest.raises(
         ArchitectureMismatchError,
-        match=r"dec\.ups\.0\.parametrizations\.weight\.original1 \(32, 16, 24\) vs \(32, 16, 16\)",
+        match=r"dec\.ups\.0\.parametrizations\.weight\.original1 \(64, 32, 24\) vs \(64, 32, 16\)",
     ):
         load_state_checked(tiny_synth(sr=40000), state, "G48")
     del state["emb_g.weight"]

@@ -5,6 +5,8 @@ fail on the first break. The CPU backends ("eager" runs the captured FX graph as
 "aot_eager" adds AOTAutograd's joint forward/backward trace) keep the math identical to eager
 mode, so outputs and gradients must match the plain module under the same seed. The `slow` tests
 add inductor (the GPU speed-up, compiled here for CPU) and dynamic shapes on all vocoders.
+The last test runs the codebase's own step (`rvc.train.step.gan_step`) with G and D compiled,
+as `bench/train_step.py --compile` does. Every model is `conf/model/debug.yaml`.
 """
 
 from __future__ import annotations
@@ -17,17 +19,13 @@ import torch._functorch.config
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.models.vocoders import VOCODER_NAMES
+from rvc.train.step import build_gan, gan_step
+from tests.conftest import compose, debug_config
 
-SR, FRAMES, SEGMENT = 16000, 12, 8
+CONFIG = debug_config()  # conf/model/debug.yaml: 40 kHz framing, every vocoder builds from it
+SPEC, SEGMENT = CONFIG[0], CONFIG[1]
+FRAMES = SEGMENT + 4  # both items of `batch` are longer than the segment
 DIM = 768  # v2 content features
-
-
-def tiny_config(vocoder: str) -> list:
-    """18-item config: one attention layer, 16 hidden channels, two upsampling stages (hop 8)."""
-    # RefineGAN needs upsample_initial_channel divisible by 2**(stages + 1) with >= 1 source channel
-    initial = 64 if vocoder == "RefineGAN" else 32
-    return [33, SEGMENT, 8, 16, 32, 2, 1, 3, 0.0, "1", [3, 5], [[1, 2], [1, 2]],
-            [4, 2], initial, [8, 4], 4, 8, SR]  # fmt: skip
 
 
 def batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -38,7 +36,7 @@ def batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
     pitch = torch.randint(1, 256, (2, FRAMES), generator=g)
     pitchf = torch.rand(2, FRAMES, generator=g) * 300 + 80
     pitchf[:, :3] = 0  # an unvoiced stretch takes the noise-only branch of the source
-    spec = torch.rand(2, 33, FRAMES, generator=g)
+    spec = torch.rand(2, SPEC, FRAMES, generator=g)
     sid = torch.tensor([0, 3])
     return phone, lengths, pitch, pitchf, spec, sid
 
@@ -57,9 +55,9 @@ def _flatten(out) -> list[torch.Tensor]:
     return [t for item in out for t in _flatten(item)]
 
 
-def _model(vocoder: str) -> Synthesizer:
+def _model(vocoder: str, **overrides) -> Synthesizer:
     torch.manual_seed(0)
-    model = Synthesizer(*tiny_config(vocoder), vocoder=vocoder)
+    model = Synthesizer(*debug_config(**overrides), vocoder=vocoder)
     with torch.no_grad():  # the flow's couplings start as the identity: make them matter
         for p in model.flow.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -115,7 +113,7 @@ def test_varying_lengths_reuse_one_dynamic_graph(vocoder: str) -> None:
         lengths = torch.tensor([frames, frames - 3])
         phone, spec = (
             torch.randn(2, frames, DIM, generator=g),
-            torch.rand(2, 33, frames, generator=g),
+            torch.rand(2, SPEC, frames, generator=g),
         )
         pitch = torch.randint(1, 256, (2, frames), generator=g)
         pitchf = torch.rand(2, frames, generator=g) * 300 + 80
@@ -130,7 +128,11 @@ def test_inductor_training_matches_eager(vocoder: str) -> None:
     """The GPU path (inductor) on CPU: ~1 min per vocoder on 2 cores, hence slow."""
     import torch._inductor.config
 
-    model = _model(vocoder).train()
+    # fallback_random keeps eager's generator but not always eager's order of draws: with the
+    # debug model's three-stage 40 kHz vocoder inductor's code draws in another order (the
+    # posterior noise and segment starts differ); with two stages at hop 8 it draws as eager
+    # does, so this test keeps that layout
+    model = _model(vocoder, upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4], sr=16000).train()
     compiled = torch.compile(model, fullgraph=True, backend="inductor")
     # fallback_random: draw noise with eager's generator so outputs are comparable
     with torch._inductor.config.patch(fallback_random=True):
@@ -188,3 +190,66 @@ def test_discriminator_is_one_graph_and_matches_eager(version: str) -> None:
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(comp_grad, eager_grad, rtol=1e-4, atol=1e-7)
     assert comp_grad.abs().sum() > 0
+
+
+def _step_losses_and_grads(gan, data) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+    """One `gan_step`: its losses, and every gradient it left (D's from the D step, G's from the G
+    step). SGD, not AdamW: Adam's first update is lr·sign(g), so a rounding-level difference
+    in a near-zero D gradient would move the G step's inputs by a whole lr."""
+    opt_g = torch.optim.SGD(gan.generator.parameters(), lr=1e-2)
+    opt_d = torch.optim.SGD(gan.discriminator.parameters(), lr=1e-2)
+    torch.manual_seed(1)  # the same segment starts, posterior noise and source noise
+    losses = gan_step(gan, data, opt_g, opt_d)
+    params = [*gan.generator.parameters(), *gan.discriminator.parameters()]
+    # AOTAutograd returns zeros where eager autograd leaves None (parameters off the loss)
+    return losses, [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params]
+
+
+@pytest.mark.parametrize(
+    "vocoder",
+    ["hifigan", pytest.param("mrf_hifigan", marks=pytest.mark.slow),
+     pytest.param("refinegan", marks=pytest.mark.slow)],
+)  # fmt: skip
+def test_gan_step_with_compiled_g_and_d_is_one_graph_each_and_matches_eager(
+    tmp_path, one_thread, vocoder
+):
+    """~40 s per vocoder on one core, nearly all of it tracing (G once, D twice): the default
+    run keeps the default vocoder, the other two are `slow`."""
+    from torch._dynamo.utils import counters
+
+    from tests.train.conftest import batch_for
+
+    cfg = compose("train", ["name=t", f"out_dir={tmp_path}", "model=debug", f"vocoder={vocoder}",
+                            "embedder=spectral"])  # fmt: skip
+    gans = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        gans.append(build_gan(cfg).train())
+    eager, compiled = gans
+    # compiled in place (Module.compile wraps __call__): same parameters and state-dict names,
+    # so the optimisers, checkpoints and `frozen` see the modules they always do
+    for module in (compiled.generator, compiled.discriminator):
+        module.compile(fullgraph=True, backend="aot_eager")  # a graph break raises
+    data = batch_for(cfg, b=2, frames=20)
+
+    want_losses, want_grads = _step_losses_and_grads(eager, data)
+    counters.clear()
+    got_losses, got_grads = _step_losses_and_grads(compiled, data)
+    # G once; D twice (trainable for the D step, frozen for the G step): all through dynamo
+    assert counters["stats"]["unique_graphs"] == 3
+    assert counters["graph_break"] == {}
+
+    # Tolerance. HiFi-GAN and MRF HiFi-GAN come out bit-identical; RefineGAN's traced vocoder
+    # rounds differently in the last bit (its audio within 4e-8), which its multi-scale mel
+    # (weight 15) grows to at most ~4e-4 of a tensor's largest gradient: so losses to 1e-5
+    # relative, each gradient to 2e-3 of its largest magnitude. A real difference (a term
+    # missing, a detach moved) is of the order of the gradient itself.
+    assert got_losses.keys() == want_losses.keys()
+    for key, want in want_losses.items():
+        torch.testing.assert_close(
+            got_losses[key], want, rtol=1e-5, atol=1e-6, msg=lambda m, k=key: f"{k}: {m}"
+        )
+    for got, want in zip(got_grads, want_grads, strict=True):
+        scale = float(want.abs().max())
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6 + 2e-3 * scale)
+    assert sum(g.abs().sum() for g in got_grads) > 0

@@ -15,7 +15,6 @@ from rvc.losses.multiscale_mel import MultiScaleMelLoss
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.models.vocoders import VOCODER_NAMES
-
 from tests.conftest import compose
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rvc.models.commons import has_weight_norm, parse_sample_rate
-from rvc.models.synthesizer import Synthesizer
+from rvc.models.synthesizer import CONFIG_KEYS, Synthesizer, config_list
+from tests.conftest import CONF_DIR, debug_config
 
 # FORMATS.md §4 numbers: (spec_channels, segment frames, upsample_rates, upsample_kernel_sizes)
 FULL = {
@@ -24,9 +25,7 @@ def full_config(sr: int) -> list:
             rates, 512, kernels, 109, 256, sr]  # fmt: skip
 
 
-def tiny_config(sr: int | str = 16000, rates=(4, 2), kernels=(8, 4), segment: int = 8) -> list:
-    return [33, segment, 8, 16, 32, 2, 2, 3, 0.0, "1", [3, 5], [[1, 2], [1, 2]],
-            list(rates), 32, list(kernels), 4, 8, sr]  # fmt: skip
+SPEC = debug_config()[0]  # the debug model's spectrogram bins (enc_q input)
 
 
 def rvc_name(key: str) -> str:
@@ -128,7 +127,7 @@ def test_full_size_v1_and_no_f0_layouts(dim, f0):
     assert _shapes(model) == rvc_layout(40000, dim=dim, f0=f0)
 
 
-def _inputs(b: int, t: int, dim: int, seed: int, spec: int = 33):
+def _inputs(b: int, t: int, dim: int, seed: int, spec: int = SPEC):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(max(2, t // 2), t + 1, (b,), generator=g)
     lengths[0] = t  # the longest item fills the padded length, as a collate would
@@ -144,8 +143,10 @@ def _inputs(b: int, t: int, dim: int, seed: int, spec: int = 33):
 @pytest.mark.parametrize(("dim", "f0", "seed"), [(768, True, 0), (256, True, 1), (768, False, 2)])
 def test_train_and_infer_shapes(dim, f0, seed):
     torch.manual_seed(seed)
-    model = Synthesizer(*tiny_config(), use_f0=f0, text_enc_hidden_dim=dim)
-    t = 12 + 5 * seed
+    cfg = debug_config()
+    model = Synthesizer(*cfg, use_f0=f0, text_enc_hidden_dim=dim)
+    seg, inter = cfg[1], cfg[2]
+    t = 12 + 5 * seed  # longer than the segment
     phone, lengths, pitch, pitchf, y, sid = _inputs(3, t, dim, seed)
     if not f0:
         pitch = pitchf = None
@@ -153,32 +154,32 @@ def test_train_and_infer_shapes(dim, f0, seed):
     wav, ids, x_mask, y_mask, z, z_p, m_p, logs_p, m_q, logs_q = out
     assert out.kl_stats() == (z_p, logs_q, m_p, logs_p, y_mask)  # named, in kl_loss's order
     hop = model.hop_length
-    assert wav.shape == (3, 1, 8 * hop) and torch.isfinite(wav).all()
+    assert wav.shape == (3, 1, seg * hop) and torch.isfinite(wav).all()
     # a start leaves a whole segment inside the item (items shorter than it start at 0)
     assert ids.shape == (3,) and bool((ids >= 0).all())
-    assert bool((ids + 8 <= lengths.clamp(min=8)).all())
+    assert bool((ids + seg <= lengths.clamp(min=seg)).all())
     for tensor in (z, z_p, m_p, logs_p, m_q, logs_q):
-        assert tensor.shape == (3, 8, t) and torch.isfinite(tensor).all()
+        assert tensor.shape == (3, inter, t) and torch.isfinite(tensor).all()
     assert x_mask.shape == y_mask.shape == (3, 1, t)
     assert x_mask.sum(dim=(1, 2)).tolist() == lengths.tolist()
 
     model.eval()
     out, mask, (z, z_p, m_p, logs_p) = model.infer(phone, lengths, pitch, pitchf, sid)
     assert out.shape == (3, 1, t * hop) and torch.isfinite(out).all()
-    assert z.shape == (3, 8, t) and mask.shape == (3, 1, t)
+    assert z.shape == (3, inter, t) and mask.shape == (3, 1, t)
     half, _, _ = model.infer(phone, lengths, pitch, pitchf, sid, rate=0.5)
     assert half.shape[-1] == (t - int(t * 0.5)) * hop
 
 
 def test_short_batch_is_padded_to_segment():
-    model = Synthesizer(*tiny_config(segment=8))
+    model = Synthesizer(*debug_config(segment_size=8))
     phone, lengths, pitch, pitchf, y, sid = _inputs(2, 5, 768, 3)
     wav = model(phone, lengths, pitch, pitchf, y, lengths, sid)[0]
     assert wav.shape == (2, 1, 8 * model.hop_length)
 
 
 def test_pitch_model_requires_pitchf():
-    model = Synthesizer(*tiny_config()).eval()
+    model = Synthesizer(*debug_config()).eval()
     phone, lengths, pitch, _, _, sid = _inputs(1, 10, 768, 0)
     with pytest.raises(ValueError, match="pitchf"):
         model.infer(phone, lengths, pitch, None, sid)
@@ -186,11 +187,16 @@ def test_pitch_model_requires_pitchf():
 
 def test_gradients_reach_every_part():
     torch.manual_seed(0)
-    model = Synthesizer(*tiny_config())
+    model = Synthesizer(*debug_config())
     phone, lengths, pitch, pitchf, y, sid = _inputs(2, 16, 768, 4)
     out = model(phone, lengths, pitch, pitchf, y, lengths, sid)
     wav, y_mask, z_p, m_p, logs_p, logs_q = (
-        out.wav, out.y_mask, out.z_p, out.m_p, out.logs_p, out.logs_q
+        out.wav,
+        out.y_mask,
+        out.z_p,
+        out.m_p,
+        out.logs_p,
+        out.logs_q,
     )
     kl = (logs_p - logs_q + 0.5 * (z_p - m_p) ** 2 * torch.exp(-2 * logs_p)) * y_mask
     (wav.pow(2).mean() + kl.mean()).backward()
@@ -201,7 +207,7 @@ def test_gradients_reach_every_part():
 
 def test_remove_weight_norm_keeps_output():
     torch.manual_seed(0)
-    model = Synthesizer(*tiny_config()).eval()
+    model = Synthesizer(*debug_config()).eval()
     phone, lengths, pitch, pitchf, _, sid = _inputs(2, 14, 768, 5)
     torch.manual_seed(7)
     before = model.infer(phone, lengths, pitch, pitchf, sid)[0]
@@ -216,12 +222,12 @@ def test_remove_weight_norm_keeps_output():
 
 def test_state_dict_round_trip_gives_identical_audio(tmp_path):
     torch.manual_seed(0)
-    model = Synthesizer(*tiny_config()).eval()
+    model = Synthesizer(*debug_config()).eval()
     with torch.no_grad():  # make the zero-initialised flow outputs matter
         for p in model.flow.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     torch.save(model.state_dict(), tmp_path / "g.pth")
-    fresh = Synthesizer(*tiny_config()).eval()
+    fresh = Synthesizer(*debug_config()).eval()
     fresh.load_state_dict(torch.load(tmp_path / "g.pth", weights_only=True), strict=True)
     phone, lengths, pitch, pitchf, _, sid = _inputs(2, 14, 768, 6)
     torch.manual_seed(3)
@@ -234,12 +240,27 @@ def test_state_dict_round_trip_gives_identical_audio(tmp_path):
 
 
 def test_config_list_and_string_sample_rate():
-    cfg = tiny_config(sr="16k")
+    cfg = debug_config(sr="40k")
     model = Synthesizer(*cfg)
-    assert model.sample_rate == 16000 and model.config[-1] == 16000
+    assert model.sample_rate == 40000 and model.config[-1] == 40000
     assert model.config[:-1] == cfg[:-1]
     assert parse_sample_rate("40k") == 40000 and parse_sample_rate(48000) == 48000
     with pytest.raises(ValueError, match="resblock"):
         Synthesizer(*[*cfg[:9], "2", *cfg[10:]])
     with pytest.raises(ValueError, match="needs F0"):
         Synthesizer(*cfg, use_f0=False, vocoder="RefineGAN")
+
+
+def test_config_list_of_a_model_config_is_what_the_built_model_stores():
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(f"{CONF_DIR}/model/debug.yaml").synthesizer
+    cfg = config_list(node)
+    assert len(cfg) == len(CONFIG_KEYS) == 18
+    assert cfg == instantiate(node).config == Synthesizer(*cfg).config
+    assert type(cfg[11]) is list and all(type(d) is list for d in cfg[11])  # no ListConfig
+    changed = config_list(node, segment_size=4, sr=32000)
+    assert (changed[1], changed[17]) == (4, 32000) and changed[2:17] == cfg[2:17]
+    with pytest.raises(KeyError, match="hop_length"):
+        config_list(node, hop_length=160)

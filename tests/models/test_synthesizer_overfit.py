@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
 from rvc.audio.mel import MelSpectrogram
 from rvc.losses.gan import kl_loss, mel_l1
 from rvc.models.synthesizer import Synthesizer
+from tests.conftest import debug_config
 
 STEPS = 80
 FACTOR = 3.0  # mean loss of the last 5 steps must be ≥3× below that of the first 5
 
 
-@pytest.fixture
-def one_thread():
-    # a model this small runs fastest on one thread; more only contend on a shared CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_tiny_generator_overfits_one_segment(one_thread):
     torch.manual_seed(0)
     frames, hop, sr = 32, 8, 16000
-    config = [33, frames, 8, 16, 32, 2, 2, 3, 0.0, "1", [3, 5], [[1, 2], [1, 2]],
-              [4, 2], 32, [8, 4], 4, 8, sr]  # fmt: skip
-    model = Synthesizer(*config)  # segment = the whole item, so every step sees the same target
+    # the debug model at 16 kHz with hop 8 (n_fft 64): 50× less audio per step than its 40k
+    # framing, which keeps 80 steps fast; segment = the whole item, so every step sees the same
+    # target
+    config = debug_config(spec_channels=33, segment_size=frames, upsample_rates=[4, 2],
+                          upsample_kernel_sizes=[8, 4], sr=sr)  # fmt: skip
+    model = Synthesizer(*config)
     mel = MelSpectrogram(sr, n_fft=64, hop_length=hop, win_length=64, n_mels=12)
     t = torch.arange(frames * hop) / sr
     wave = sum(0.3 / k * torch.sin(2 * math.pi * 250.0 * k * t) for k in (1, 2, 3)).unsqueeze(0)

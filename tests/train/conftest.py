@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from tests.conftest import compose, voiced_clip, write
 
@@ -28,6 +27,7 @@ def train_cfg(root: Path, *overrides: str, name: str = "t"):
             "data.batch_size=4",
             "callbacks.progress=null",
             "trainer.enable_model_summary=false",
+            "trainer.log_every_n_steps=1",
             *overrides,
         ],
     )
@@ -59,14 +59,9 @@ def batch_for(cfg, b: int = 2, frames: int = 50, seed: int = 0) -> dict[str, tor
 
 def build_gan(cfg):
     """The GAN of the config (generator, the vocoder's D and losses)."""
-    from rvc.train.step import GAN
+    from rvc.train.step import build_gan as build
 
-    return GAN(
-        instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs),
-        instantiate(cfg.vocoder.discriminator),
-        instantiate(cfg.vocoder.generator_loss),
-        instantiate(cfg.model.mel),
-    )
+    return build(cfg)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import faiss
-import numpy as np
 import pytest
 import torch
 
