@@ -114,26 +114,23 @@ def gan_step(
     `accumulate` before backward so the step sees the mean gradient.
     """
     hooks = hooks or StepHooks()
+
+    def update(loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module) -> None:
+        if zero_grad:
+            opt.zero_grad(set_to_none=True)
+        hooks.backward(loss / accumulate)
+        if step:
+            if hooks.clip is not None:
+                hooks.clip(opt, module)
+            opt.step()
+
     with hooks.autocast():
         out, real = gan.generate(batch)
         losses_d = gan.d_losses(real, out.wav)
-    if zero_grad:
-        opt_d.zero_grad(set_to_none=True)
-    hooks.backward(losses_d["d/loss"] / accumulate)
-    if step:
-        if hooks.clip is not None:
-            hooks.clip(opt_d, gan.discriminator)
-        opt_d.step()
-
+    update(losses_d["d/loss"], opt_d, gan.discriminator)
     with frozen(gan.discriminator), hooks.autocast():
         losses_g = gan.g_losses(out, real)
-    if zero_grad:
-        opt_g.zero_grad(set_to_none=True)
-    hooks.backward(losses_g["g/loss"] / accumulate)
-    if step:
-        if hooks.clip is not None:
-            hooks.clip(opt_g, gan.generator)
-        opt_g.step()
+    update(losses_g["g/loss"], opt_g, gan.generator)
     return {k: v.detach() for k, v in {**losses_d, **losses_g}.items()}
 
 
