@@ -3,6 +3,7 @@ inference path, and the checks that keep a run honest (non-finite losses, resuma
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from rvc.losses.gan import GeneratorLoss
 from rvc.models.commons import sequence_mask
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.step import GAN, Batch, StepHooks, gan_step
@@ -30,10 +30,7 @@ class RVCModule(L.LightningModule):
 
     def __init__(
         self,
-        generator: Synthesizer,
-        discriminator: nn.Module,
-        generator_loss: GeneratorLoss,
-        mel: nn.Module,
+        gan: GAN,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         grad_clip: float | None = None,
@@ -44,7 +41,7 @@ class RVCModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # two optimisers, D then G (STYLE.md §3)
-        self.gan = GAN(generator, discriminator, generator_loss, mel)
+        self.gan = gan
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.grad_clip = grad_clip
@@ -79,9 +76,11 @@ class RVCModule(L.LightningModule):
         # a checkpoint written by validation (before epoch end) then resumes with the right lr
         epoch = self._epoch()
         schedulers = self.lr_schedulers()
-        for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
-            while sch is not None and sch.last_epoch < epoch:
-                sch.step()
+        with warnings.catch_warnings():  # after a resume no optimizer step has run yet: expected
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`")
+            for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
+                while sch is not None and sch.last_epoch < epoch:
+                    sch.step()
 
     def _clip(self, opt: torch.optim.Optimizer, module: nn.Module) -> None:
         if self.grad_clip:

@@ -115,13 +115,10 @@ def _set_backends(cfg: DictConfig) -> None:
 def build_module(cfg: DictConfig, media_dir: Path | None = None):
     """The LightningModule from config: generator, the vocoder's discriminator and loss."""
     from rvc.train.module import RVCModule
+    from rvc.train.step import build_gan
 
-    generator = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
     return RVCModule(
-        generator=generator,
-        discriminator=instantiate(cfg.vocoder.discriminator),
-        generator_loss=instantiate(cfg.vocoder.generator_loss),
-        mel=instantiate(cfg.model.mel),
+        gan=build_gan(cfg),
         optimizer=instantiate(cfg.optim.optimizer),
         scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
         grad_clip=cfg.optim.grad_clip,

@@ -115,3 +115,53 @@ def test_entry_point_error_is_one_line_without_traceback(tmp_path, store_root):
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert p.returncode == 1 and "no feature store" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_auto_batch_size_takes_the_largest_power_of_two_that_fits(
+    tmp_path, store_root, monkeypatch
+):
+    """`data.batch_size=auto` through Lightning's tuner: a step that runs out of memory above
+    `fits` rows (the CUDA message, as on a GPU) leaves the largest power of two that fits."""
+    from rvc.train.module import RVCModule
+
+    fits, seen = 4, []
+    step = RVCModule.training_step
+
+    def oom_above(self, batch, batch_idx):
+        seen.append(batch["phone"].shape[0])
+        if seen[-1] > fits:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(RVCModule, "training_step", oom_above)
+    res = run(_out(tmp_path, store_root, "data.batch_size=auto", "trainer.max_epochs=1",
+                   "callbacks.index=null"))  # fmt: skip
+    assert max(seen) > fits, "the tuner never tried a batch that does not fit"
+    # the real epoch (after the last failed trial) ran with the batch the tuner kept
+    last_fail = max(i for i, b in enumerate(seen) if b > fits)
+    assert max(seen[last_fail + 1 :]) == fits and res.voice_model is not None
+    assert not list((tmp_path / "run").rglob(".scale_batch_size_*"))
+
+
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_voice_model(
+    tmp_path, store_root, monkeypatch
+):
+    import errno
+
+    run(_out(tmp_path, store_root, "trainer.max_epochs=1", "callbacks.index=null"))
+    pth = tmp_path / "run" / "t.pth"
+    before = pth.read_bytes()
+    real_save = torch.save
+
+    def disk_full(obj, f, *a, **kw):  # half a file lands, then the disk is full
+        if isinstance(f, (str, Path)):
+            Path(f).write_bytes(b"\x80\x02partial")
+            raise OSError(errno.ENOSPC, "No space left on device", str(f))
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(TrainError, match="No space left on device"):
+        run(_out(tmp_path, store_root, "trainer.max_epochs=2", "callbacks.index=null",
+                 "ckpt_path=last"))  # fmt: skip
+    assert pth.read_bytes() == before  # the old model is whole, no temp file is left behind
+    assert not [p for p in (tmp_path / "run").rglob(".*") if p.is_file()]
