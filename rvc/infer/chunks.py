@@ -1,0 +1,84 @@
+"""Where a long input is cut, and how each chunk is padded (the RVC WebUI's scheme).
+
+The input (16 kHz) is reflect-padded by `pad` samples on both ends. Inputs longer than `max`
+are cut near every multiple of `center`, at the quietest 10 ms window within ±`query`; the cut
+is floored to the 10 ms frame grid, so every chunk starts on an F0 frame. Each chunk then runs
+with `pad` samples of real context on both sides, and that context is trimmed off its output,
+so chunks join end to end without overlap-add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SR = 16000
+WINDOW = 160  # samples per F0 frame (10 ms)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of the padded input: samples [start, stop) and F0 frames [frame0, frame1)."""
+
+    start: int
+    stop: int
+    frame0: int
+    frame1: int
+
+    @property
+    def frames(self) -> int:
+        return self.frame1 - self.frame0
+
+
+def seconds(value: float) -> int:
+    """Samples at 16 kHz for a length in seconds."""
+    return int(round(float(value) * SR))
+
+
+def cut_points(audio: np.ndarray, center: int, query: int, max_len: int) -> list[int]:
+    """Cut positions (samples of `audio`, unpadded): the first quietest point within ±`query`
+    of each multiple of `center`; none if the input is not longer than `max_len`."""
+    n = len(audio)
+    if n + WINDOW <= max_len:  # the WebUI measures its half-window-padded copy
+        return []
+    padded = np.pad(np.asarray(audio, dtype=np.float64), (WINDOW // 2, WINDOW // 2), mode="reflect")
+    # sum of |x| over the 10 ms window starting at each sample; a cumulative sum gives exactly 0
+    # in digital silence, so ties there resolve to the first sample as in the WebUI's loop
+    c = np.concatenate([[0.0], np.cumsum(np.abs(padded))])
+    level = c[WINDOW : WINDOW + n] - c[:n]
+    cuts = []
+    for t in range(center, n, center):
+        lo = max(t - query, 0)
+        seg = level[lo : t + query]
+        cuts.append(lo + int(np.argmin(seg)))
+    return cuts
+
+
+def plan(
+    n_samples: int, pad: int, center: int, query: int, max_len: int, audio: np.ndarray
+) -> list[Chunk]:
+    """The chunks of an input of `n_samples` once padded by `pad` on both ends."""
+    total = n_samples + 2 * pad
+    last_frame = total // WINDOW
+    chunks, s = [], 0
+    for t in cut_points(audio, center, query, max_len):
+        t = t // WINDOW * WINDOW
+        chunks.append(Chunk(s, t + 2 * pad + WINDOW, s // WINDOW, (t + 2 * pad) // WINDOW))
+        s = t
+    chunks.append(Chunk(s, total, s // WINDOW, last_frame))
+    return chunks
+
+
+def f0_span(chunk: Chunk, total: int, context: int) -> tuple[int, int]:
+    """Samples to run an F0 estimator on for a chunk: its frames plus `context` each side,
+    on the 10 ms grid of the padded input (so frame i of the span is global frame
+    `start // WINDOW + i`)."""
+    start = max(0, chunk.frame0 * WINDOW - context)
+    stop = min(total, chunk.frame1 * WINDOW + context)
+    return start, stop
+
+
+def bucketed(n: int, bucket: int) -> int:
+    """`n` rounded up to a multiple of `bucket` (unchanged when `bucket` is 0)."""
+    return n if bucket <= 0 else -(-n // bucket) * bucket

@@ -1,0 +1,116 @@
+"""Build a `VoiceConverter` from files and names: the voice model, its index, its embedder.
+
+The embedder comes from the model's `embedder_model` metadata (RVC WebUI files have none:
+ContentVec) at the model's version (v1: 256-dim, v2: 768-dim), unless one is given. F0
+estimators and embedders given by name are built from the same `conf/f0` and `conf/embedder`
+files extraction uses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rvc.infer.pipeline import VoiceConverter
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+DEFAULT_EMBEDDER = "contentvec"  # what RVC WebUI models were trained with
+
+
+class ConverterLoadError(ValueError):
+    """A model, index or embedder that cannot be used together; the message names them."""
+
+
+def group_config(group: str, name: str) -> DictConfig:
+    """The `conf/<group>/<name>.yaml` node (names with '-' match files with '_')."""
+    path = CONF / group / f"{name.replace('-', '_')}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+        raise ConverterLoadError(f"no {group} named {name!r}; known: {known}")
+    return OmegaConf.load(path)
+
+
+def _instantiate(cfg: Any, device: str, **overrides: Any) -> Any:
+    from hydra.utils import instantiate
+
+    obj = instantiate(cfg, device=device, **overrides)
+    if callable(getattr(obj, "load", None)):
+        obj.load()
+    return obj.to(device) if callable(getattr(obj, "to", None)) else obj
+
+
+def build_f0(f0: Any, device: str = "cpu") -> Any:
+    """An F0 estimator from an object, a config node or a name (`rmvpe`, `fcpe`, ...)."""
+    if f0 is None or hasattr(f0, "compute"):
+        return f0
+    cfg = group_config("f0", f0) if isinstance(f0, str) else f0
+    return _instantiate(cfg, device)
+
+
+def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any:
+    """The embedder to convert with: `embedder` (object, config node or name) or the one the
+    model's metadata names, at the model's version and feature width."""
+    if embedder is not None and hasattr(embedder, "n_frames"):
+        return embedder
+    name = embedder if isinstance(embedder, str) else None
+    if embedder is None:
+        name = voice.metadata.get("embedder_model") or DEFAULT_EMBEDDER
+        if name == "custom":
+            raise ConverterLoadError(
+                f"{voice.path}: trained with a custom embedder; name it, e.g. "
+                "embedder=custom embedder.local_path=<folder>"
+            )
+    cfg = group_config("embedder", name) if name else embedder
+    dim = voice.text_enc_hidden_dim
+    version = "v1" if dim == 256 else "v2"
+    keys = set(cfg.keys()) if hasattr(cfg, "keys") else set()
+    overrides = {k: v for k, v in (("version", version), ("dim", dim)) if k in keys}
+    return _instantiate(cfg, device, **overrides)
+
+
+def check_dims(voice: Any, embedder: Any, index: Any, index_path: Any = None) -> None:
+    """Model, embedder and index must agree on the feature width."""
+    dims = {"model": voice.text_enc_hidden_dim, "embedder": int(embedder.dim)}
+    if index is not None:
+        dims["index"] = int(index.d)
+    if len(set(dims.values())) > 1:
+        parts = ", ".join(f"{k} {v}" for k, v in dims.items())
+        raise ConverterLoadError(
+            f"feature widths disagree ({parts}): {voice.path} with embedder "
+            f"'{getattr(embedder, 'name', '?')}'"
+            + (f" and index {index_path}" if index_path else "")
+        )
+
+
+def load_converter(
+    voice: str | os.PathLike,
+    index: str | os.PathLike | None = "auto",
+    f0: Any = "rmvpe",
+    embedder: Any = None,
+    device: str = "cpu",
+) -> VoiceConverter:
+    """Everything conversion needs from a `.pth`: its network, index, embedder and F0."""
+    from rvc.io.safe_load import ModelFileError
+    from rvc.io.voice_model import load_voice_model
+
+    try:
+        vm = load_voice_model(voice, device=device)
+    except (ModelFileError, OSError, KeyError, ValueError) as e:
+        raise ConverterLoadError(f"{voice}: cannot load the voice model ({e})") from e
+    emb = build_embedder(vm, embedder, device)
+    idx = None
+    if index is not None and str(index) not in ("", "none", "null"):
+        from rvc.index.search import IndexFileError, find_index, read_index
+
+        path = find_index(vm.path) if str(index) == "auto" else Path(index)
+        if path is not None:
+            try:
+                idx = read_index(path)
+            except IndexFileError as e:
+                raise ConverterLoadError(str(e)) from e
+            check_dims(vm, emb, idx, path)
+    check_dims(vm, emb, None)
+    return VoiceConverter(vm, emb, build_f0(f0, device) if vm.use_f0 else None, idx, device)

@@ -1,0 +1,224 @@
+"""One conversion path: 16 kHz audio → F0 and content features → retrieval → synthesis.
+
+`VoiceConverter.convert` follows the RVC WebUI pipeline step for step (checked against it by
+`tests/infer/test_reference.py`): a 48 Hz high-pass, reflect padding, cuts at quiet points
+(`rvc.infer.chunks`), per chunk the embedder's 20 ms frames blended with their k=8 nearest
+training vectors, repeated ×2 to the 10 ms F0 grid, `protect` on unvoiced frames, the
+synthesizer, then RMS mixing, resampling and a peak limit of 0.99. Every user-facing entry
+(infer.py, the notebook, evaluation) calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rvc.f0 import edit
+from rvc.f0.coarse import f0_to_coarse
+from rvc.infer import chunks as ck
+from rvc.infer.options import ConvertOptions
+
+PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
+
+
+class ConversionError(ValueError):
+    """Input the pipeline cannot convert (too short, non-finite, wrong shape)."""
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk produced (kept for tests and plots)."""
+
+    wav: np.ndarray  # [samples] at the model's rate, context trimmed
+    pitchf: np.ndarray | None  # [frames] Hz fed to the NSF source (after edits)
+
+
+def highpass_16k(audio: np.ndarray) -> np.ndarray:
+    """The WebUI's input filter: 5th-order Butterworth high-pass at 48 Hz, zero phase
+    (`filtfilt` in transfer-function form, its default padding), float64."""
+    from scipy import signal
+
+    b, a = signal.butter(N=5, Wn=48, btype="high", fs=ck.SR)
+    return signal.filtfilt(b, a, np.asarray(audio, dtype=np.float64))
+
+
+def rms_mix(
+    source: np.ndarray, source_sr: int, out: np.ndarray, out_sr: int, rate: float
+) -> np.ndarray:
+    """Give `out` the loudness envelope `out^rate · source^(1−rate)` (RVC's `change_rms`):
+    RMS over 1 s frames every 0.5 s, linearly interpolated to every output sample."""
+    import librosa
+    import torch.nn.functional as F
+
+    def envelope(x: np.ndarray, sr: int) -> torch.Tensor:
+        rms = librosa.feature.rms(y=x, frame_length=sr // 2 * 2, hop_length=sr // 2)
+        return F.interpolate(
+            torch.from_numpy(rms).unsqueeze(0), size=len(out), mode="linear"
+        ).squeeze()
+
+    rms_in, rms_out = envelope(source, source_sr), envelope(out, out_sr)
+    rms_out = torch.clamp(rms_out, min=1e-6)
+    gain = torch.pow(rms_in, torch.tensor(1 - rate)) * torch.pow(rms_out, torch.tensor(rate - 1))
+    return out * gain.numpy()
+
+
+def limit_peak(audio: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """Scale down to `peak` when louder (never up): the WebUI's clip guard."""
+    top = float(np.abs(audio).max(initial=0.0))
+    return audio / (top / peak) if top > peak else audio
+
+
+class VoiceConverter:
+    """A loaded voice model with the F0 estimator, embedder and index it converts with.
+
+    Build it with `rvc.infer.load.load_converter` (files, names, configs) or directly from
+    objects: `voice` a `rvc.io.voice_model.VoiceModel` with its synthesizer built, `f0` an
+    `rvc.f0.base.F0Estimator` (None for a no-F0 model), `embedder` an
+    `rvc.embedders.base.Embedder`, `index` a faiss index or None.
+    """
+
+    def __init__(
+        self, voice: Any, embedder: Any, f0: Any = None, index: Any = None, device: str = "cpu"
+    ):
+        if voice.synthesizer is None:
+            raise ValueError("the voice model's synthesizer is not built (use load_voice_model)")
+        if voice.use_f0 and f0 is None:
+            raise ValueError("this voice model is pitch-guided: an F0 estimator is required")
+        self.voice, self.embedder, self.f0, self.index = voice, embedder, f0, index
+        self.device = torch.device(device)
+        self.sample_rate = int(voice.sample_rate)
+        self.hop = self.sample_rate // 100  # output samples per 10 ms frame
+
+    # ---- F0 -----------------------------------------------------------------------------
+    def _f0(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
+        """Edited F0 in Hz for the chunk's frames, from its span plus context."""
+        start, stop = ck.f0_span(
+            chunk, len(audio_pad), ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
+        )
+        f0 = np.asarray(self.f0(audio_pad[start:stop].astype(np.float32)), dtype=np.float64)
+        if opts.filter_radius > 2 and getattr(self.f0, "name", "") == "harvest":
+            from scipy import signal
+
+            f0 = signal.medfilt(f0, 3)  # RVC smooths harvest's F0 (only harvest's)
+        f0 = edit.median_voiced(f0, opts.f0_smooth)
+        if opts.autotune:
+            f0 = edit.autotune(f0, opts.autotune)
+        f0 = edit.transpose(f0, opts.pitch)
+        first = chunk.frame0 - start // ck.WINDOW
+        out = np.zeros(chunk.frames)
+        got = f0[first : first + chunk.frames]
+        out[: len(got)] = got
+        return out
+
+    # ---- content ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _features(self, audio: np.ndarray, padded_len: int) -> np.ndarray:
+        """Embedder frames [n, dim] of a chunk, padded with masked zeros to `padded_len`."""
+        x = torch.zeros(1, padded_len, device=self.device)
+        x[0, : len(audio)] = torch.from_numpy(audio.astype(np.float32))
+        mask = None
+        if padded_len > len(audio):
+            mask = torch.zeros(1, padded_len, dtype=torch.bool, device=self.device)
+            mask[0, len(audio) :] = True
+        feats = self.embedder(x, padding_mask=mask)[0].float().cpu().numpy()
+        return feats
+
+    def _retrieve(self, feats: np.ndarray, index_rate: float) -> np.ndarray:
+        from rvc.index.search import blend, retrieve
+
+        if self.index is None or index_rate == 0:
+            return feats
+        return blend(feats, retrieve(self.index, feats, k=8), index_rate).astype(np.float32)
+
+    # ---- one chunk ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def _chunk(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> ChunkResult:
+        audio = audio_pad[chunk.start : chunk.stop]
+        bucket = ck.seconds(opts.bucket_s)
+        padded_len = ck.bucketed(len(audio), bucket)
+        feats = self._features(audio, padded_len)
+        use_f0 = self.voice.use_f0
+        keep = opts.protect < 0.5 and use_f0
+        original = feats
+        feats = self._retrieve(feats, opts.index_rate)
+        feats = np.repeat(feats, 2, axis=0)  # 20 ms → 10 ms frames
+        n = min(len(audio) // ck.WINDOW, len(feats), chunk.frames)  # frames the chunk really has
+        pitchf = self._f0(audio_pad, chunk, opts)[:n] if use_f0 else None
+        if keep:  # consonants keep their own features: blend back by `protect` where unvoiced
+            m = np.where(pitchf >= 1, 1.0, opts.protect).astype(np.float32)[:, None]
+            feats = feats[:n] * m + np.repeat(original, 2, axis=0)[:n] * (1 - m)
+        frames = ck.bucketed(n, bucket // ck.WINDOW) if bucket else n
+        wav = self._synthesize(feats, pitchf, n, frames, opts.speaker)
+        pad_out = int(round(opts.pad_s * self.sample_rate))
+        return ChunkResult(wav[pad_out : len(wav) - pad_out], pitchf)
+
+    def _synthesize(
+        self, feats: np.ndarray, pitchf: np.ndarray | None, n: int, frames: int, sid: int
+    ) -> np.ndarray:
+        """The synthesizer on `n` real frames, zero-padded to `frames` (a static shape)."""
+        dim = feats.shape[1]
+        phone = torch.zeros(1, frames, dim, device=self.device)
+        phone[0, :n] = torch.from_numpy(np.ascontiguousarray(feats[:n], dtype=np.float32))
+        lengths = torch.tensor([n], device=self.device)
+        pitch = pf = None
+        if pitchf is not None:
+            pf = torch.zeros(1, frames, device=self.device)
+            pf[0, :n] = torch.from_numpy(pitchf[:n].astype(np.float32))
+            pitch = f0_to_coarse(torch.from_numpy(pitchf[:n])).to(self.device)
+            pitch = torch.nn.functional.pad(pitch, (0, frames - n), value=1)[None]
+        net = self.voice.synthesizer
+        dtype = next(net.parameters()).dtype
+        wav = net.infer(phone.to(dtype), lengths, pitch, None if pf is None else pf.to(dtype), sid)[
+            0
+        ]
+        return wav[0, 0, : n * self.hop].float().cpu().numpy()
+
+    # ---- whole input --------------------------------------------------------------------
+    def convert(
+        self, audio16k: np.ndarray, opts: ConvertOptions | None = None, progress: bool = True
+    ) -> np.ndarray:
+        """Convert 16 kHz mono float audio; float32 at `opts.output_rate` (or the model's)."""
+        opts = opts or ConvertOptions()
+        audio16k = np.asarray(audio16k)
+        if audio16k.ndim != 1:
+            raise ConversionError(f"expected mono audio [samples], got shape {audio16k.shape}")
+        if len(audio16k) < ck.WINDOW:
+            raise ConversionError(
+                f"input too short: {len(audio16k)} samples at 16 kHz (at least {ck.WINDOW}, 10 ms)"
+            )
+        if not np.isfinite(audio16k).all():
+            raise ConversionError("input contains NaN/Inf samples")
+        if opts.denoise:
+            from rvc.audio.process import reduce_noise
+
+            audio16k = reduce_noise(audio16k, ck.SR, strength=opts.denoise)
+        audio = highpass_16k(audio16k)
+        pad = ck.seconds(opts.pad_s)
+        audio_pad = np.pad(audio, (pad, pad), mode="reflect")
+        plan = ck.plan(
+            len(audio),
+            pad,
+            ck.seconds(opts.center_s),
+            ck.seconds(opts.query_s),
+            ck.seconds(opts.max_s),
+            audio,
+        )
+        bar = tqdm(
+            plan, desc="convert", unit="chunk", disable=not progress or len(plan) < 2, leave=False
+        )
+        out = np.concatenate([self._chunk(audio_pad, c, opts).wav for c in bar]).astype(np.float64)
+        if opts.rms_mix_rate != 1:
+            out = rms_mix(audio, ck.SR, out, self.sample_rate, opts.rms_mix_rate)
+        if opts.output_rate and opts.output_rate != self.sample_rate:
+            from rvc.audio.process import resample
+
+            out = resample(out, self.sample_rate, opts.output_rate)
+        return limit_peak(np.asarray(out)).astype(np.float32)
+
+    @property
+    def output_rate(self) -> int:
+        return self.sample_rate
