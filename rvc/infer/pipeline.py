@@ -23,6 +23,7 @@ from rvc.infer import chunks as ck
 from rvc.infer.options import ConvertOptions
 
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
+SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence out, not noise
 
 
 class ConversionError(ValueError):
@@ -125,7 +126,7 @@ class VoiceConverter:
             mask = torch.zeros(1, padded_len, dtype=torch.bool, device=self.device)
             mask[0, len(audio) :] = True
         feats = self.embedder(x, padding_mask=mask)[0].float().cpu().numpy()
-        return feats
+        return feats[: self.embedder.n_frames(len(audio))]  # the real samples' frames only
 
     def _retrieve(self, feats: np.ndarray, index_rate: float) -> np.ndarray:
         from rvc.index.search import blend, retrieve
@@ -192,6 +193,10 @@ class VoiceConverter:
             )
         if not np.isfinite(audio16k).all():
             raise ConversionError("input contains NaN/Inf samples")
+        if float(np.abs(audio16k).max()) < SILENCE:
+            # a model's answer to silence is its own faint hiss; silence in gives silence out
+            rate = opts.output_rate or self.sample_rate
+            return np.zeros(round(len(audio16k) * rate / ck.SR), dtype=np.float32)
         if opts.denoise:
             from rvc.audio.process import reduce_noise
 

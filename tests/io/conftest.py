@@ -6,6 +6,7 @@ import torch
 
 from rvc.io.detect import SEGMENT_FRAMES, SR_TABLE
 from rvc.io.voice_model import build_synthesizer
+from rvc.io.weight_norm_names import to_rvc_names
 from tests.conftest import debug_config
 
 
@@ -47,3 +48,11 @@ def infer(net: torch.nn.Module, frames: int = 12, seed: int = 1) -> torch.Tensor
     with torch.no_grad():
         wav, *_ = net.infer(phone, torch.tensor([frames]), pitch, pitchf, sid=0)
     return wav
+
+
+def foreign_file(net: torch.nn.Module, **keys) -> dict:
+    """A file as the RVC WebUI wrote it: fp16, RVC names, no enc_q, no newer metadata."""
+    weight = {
+        k: v.half() for k, v in to_rvc_names(net.state_dict()).items() if not k.startswith("enc_q.")
+    }
+    return {"weight": weight, "config": list(net.config), **keys}

@@ -20,7 +20,7 @@ from rvc.io.voice_model import (
     weights_sha256,
 )
 from rvc.io.weight_norm_names import to_rvc_names
-from tests.io.conftest import infer, tiny_config, tiny_synth
+from tests.io.conftest import foreign_file, infer, tiny_config, tiny_synth
 
 # fp16 storage rounds every weight to 11 significant bits; on these tiny random nets the
 # waveform (peak ~0.1-0.6) then moves by ~1e-4. Allow 2e-3 (about -54 dB full scale).
@@ -79,18 +79,10 @@ def test_written_file_has_exactly_the_rvc_layout(tmp_path):
     assert not list(tmp_path.glob(".voice.pth*"))  # the atomic writer left no temp file
 
 
-def _foreign(net: torch.nn.Module, **keys) -> dict:
-    """A file as the RVC WebUI wrote it: fp16, RVC names, no enc_q, no newer metadata."""
-    weight = {
-        k: v.half() for k, v in to_rvc_names(net.state_dict()).items() if not k.startswith("enc_q.")
-    }
-    return {"weight": weight, "config": list(net.config), **keys}
-
-
 def test_old_rvc_webui_file_loads(tmp_path):
     net = tiny_synth()
     path = tmp_path / "old.pth"
-    torch.save(_foreign(net, info="300epoch", sr="40k", f0=1, version="v2"), path)
+    torch.save(foreign_file(net, info="300epoch", sr="40k", f0=1, version="v2"), path)
     vm = load_voice_model(path)
     assert (vm.sample_rate, vm.vocoder, vm.metadata["info"]) == (40000, "HiFi-GAN", "300epoch")
     assert vm.model_name == "old" and "epoch" not in vm.metadata
@@ -102,7 +94,7 @@ def test_v1_no_f0_and_odd_files_load(tmp_path, case):
     version = "v1" if case.startswith("v1") else "v2"
     use_f0 = case != "no_f0"
     net = tiny_synth(use_f0=use_f0, version=version)
-    data = _foreign(net, info="20epoch", sr=40000, f0=int(use_f0), version=version)
+    data = foreign_file(net, info="20epoch", sr=40000, f0=int(use_f0), version=version)
     if case == "v1_no_version_key":  # the first RVC releases wrote no version: v1
         del data["version"]
     if case == "fp32":
@@ -123,19 +115,19 @@ def test_bad_voice_models_give_clear_errors(tmp_path):
     cases = {
         # config says 48k but the upsampling layers are 40k ones
         "wrong_cfg.pth": (
-            _foreign(net, sr=48000, f0=1, version="v2"),
+            foreign_file(net, sr=48000, f0=1, version="v2"),
             ArchitectureMismatchError,
             "dec.ups",
         ),
-        "wrong_ver.pth": (_foreign(net, sr=40000, f0=1, version="v1"), ModelFileError, "768-dim"),
-        "sr.pth": (_foreign(net, sr=32000, f0=1, version="v2"), ModelFileError, "'sr' says 32000"),
+        "wrong_ver.pth": (foreign_file(net, sr=40000, f0=1, version="v1"), ModelFileError, "768-dim"),
+        "sr.pth": (foreign_file(net, sr=32000, f0=1, version="v2"), ModelFileError, "'sr' says 32000"),
         "ckpt.pth": (
             {"model": net.state_dict(), "iteration": 1},
             ModelFileError,
             "rvc-model export",
         ),
         "voc.pth": (
-            _foreign(net, sr=40000, version="v2", vocoder="WaveNet"),
+            foreign_file(net, sr=40000, version="v2", vocoder="WaveNet"),
             ModelFileError,
             "unknown vocoder",
         ),
