@@ -21,6 +21,7 @@ from rvc.infer.options import ConvertOptions
 from rvc.infer.pipeline import ConversionError, VoiceConverter
 
 log = logging.getLogger(__name__)
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines are not for users
 IN_PEAK = 0.95  # the WebUI scales louder inputs down to this peak first
 TEMPLATE_FIELDS = ("stem", "voice", "pitch", "index_rate", "format")
 
