@@ -89,6 +89,10 @@ class VoiceConverter:
             raise ValueError("the voice model's synthesizer is not built (use load_voice_model)")
         if voice.use_f0 and f0 is None:
             raise ValueError("this voice model is pitch-guided: an F0 estimator is required")
+        from rvc.models.commons import has_weight_norm
+
+        if has_weight_norm(voice.synthesizer):  # fold once: no weight recomputed per forward
+            voice.synthesizer.remove_weight_norm()
         self.voice, self.embedder, self.f0, self.index = voice, embedder, f0, index
         self.device = torch.device(device)
         self.sample_rate = int(voice.sample_rate)

@@ -177,3 +177,27 @@ def test_loud_output_is_scaled_to_the_webui_peak_never_up():
     np.testing.assert_allclose(limit_peak(loud), loud * 0.99 / 2.0)
     quiet_ = np.array([0.1, -0.5])
     assert limit_peak(quiet_) is quiet_
+
+
+def test_denoise_cleans_what_the_models_hear(voice_files, monkeypatch):
+    conv = converter(voice_files)
+    heard = []
+    f0 = conv.f0.compute
+    monkeypatch.setattr(conv.f0, "compute", lambda a: heard.append(a.copy()) or f0(a))
+    x = voice16k(3.0)
+    noisy = x + 0.03 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    conv.convert(noisy, ConvertOptions(), progress=False)
+    conv.convert(noisy, ConvertOptions(denoise=0.9), progress=False)
+    pause = slice(16000 + 200, 16000 + 4000)  # the first 0.25 s of input: no voice (1 s pad before)
+    raw, clean = (float(np.sqrt(np.mean(h[pause] ** 2))) for h in heard)
+    assert clean < 0.5 * raw
+
+
+def test_f0_edits_reach_the_source(voice_files, quiet, monkeypatch):
+    conv = converter(voice_files)
+    seen = _capture(conv, monkeypatch)
+    x = voice16k(3.0, f0=152.0)  # 152 Hz: between D#3 (155.6) and D3 (146.8)
+    conv.convert(x, ConvertOptions(autotune=1.0), progress=False)
+    voiced = seen[0]["pitchf"] > 0
+    notes = 12 * np.log2(seen[0]["pitchf"][voiced] / 440.0)
+    np.testing.assert_allclose(notes, np.round(notes), atol=1e-6)

@@ -169,3 +169,12 @@ def test_infer_entry_point_summary_and_errors(tmp_path, voice_files):
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 1 and "none.pth" in bad.stderr and "Traceback" not in bad.stderr
     assert torch  # torch stays importable after the subprocesses (no global state touched)
+
+
+def test_top_level_api_names():
+    import rvc
+    from rvc.infer import load_converter as direct
+
+    assert rvc.load_converter is direct and rvc.ConvertOptions is ConvertOptions
+    with pytest.raises(AttributeError):
+        rvc.no_such_name  # noqa: B018
