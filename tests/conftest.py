@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +87,19 @@ def voice_dir(tmp_path: Path) -> Path:
     for i, f0 in enumerate((120.0, 160.0, 210.0)):
         write(d / f"clip{i}.wav", voiced_clip(40000, f0, seed=i), 40000)
     return d
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """A local HTTP server over `tmp_path/www`: (that folder, its base URL)."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "www"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()

@@ -82,8 +82,11 @@ def output_path(
     return out_dir / name
 
 
-def expand_inputs(inputs: list[str], downloads: Path) -> tuple[list[str], list[Converted]]:
-    """Local media files for every input (URLs downloaded once); missing ones as failures."""
+def expand_inputs(
+    inputs: list[str], downloads: Path
+) -> tuple[list[tuple[str, str]], list[Converted]]:
+    """(local media file, name to report it by) for every input, URLs downloaded once and
+    named by their URL; inputs that cannot be had come back as failures."""
     from rvc.audio.io import find_media
     from rvc.audio.url import download, is_url
 
@@ -91,9 +94,9 @@ def expand_inputs(inputs: list[str], downloads: Path) -> tuple[list[str], list[C
     for item in inputs:
         try:
             if is_url(item):
-                files.append(str(download(item, downloads)))
+                files.append((str(download(item, downloads)), str(item)))
             else:
-                files.extend(str(p) for p in find_media([item]))
+                files.extend((str(p), str(p)) for p in find_media([item]))
         except Exception as e:  # one unreachable URL or bad pattern should not stop the rest
             failed.append(Converted(str(item), error=f"{type(e).__name__}: {e}"))
     return files, failed
@@ -123,8 +126,10 @@ def convert_files(
     result = InferResult(files=failed)
     voice = converter.voice.model_name or "voice"
     rate = opts.output_rate or converter.sample_rate
-    for src in tqdm(files, desc="files", unit="file", disable=not progress or len(files) < 2):
-        item = Converted(src)
+    for src, label in tqdm(
+        files, desc="files", unit="file", disable=not progress or len(files) < 2
+    ):
+        item = Converted(label)
         result.files.append(item)
         try:
             audio = load_input(src)
@@ -133,7 +138,7 @@ def convert_files(
             dest = (
                 Path(output)
                 if output is not None
-                else output_path(template, Path(out_dir), src, voice, opts, fmt)
+                else output_path(template, Path(out_dir), label, voice, opts, fmt)
             )
             item.output = save_audio(dest, wav, rate)
         except (AudioDecodeError, ConversionError, OSError, ValueError) as e:

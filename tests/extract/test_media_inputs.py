@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -71,21 +68,6 @@ def test_mixed_audio_and_video_folder(tmp_path):
     assert ok == {"a.flac", "b.mp3", "c.m4a", "d.mp4"}
     for s in res.store.ok_sources():
         assert s.slices and 4.0 < s.duration < 5.6, (s.path, s.duration)
-
-
-@pytest.fixture
-def http_root(tmp_path, monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    root = tmp_path / "www"
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_url_input_is_downloaded_once_and_sliced(tmp_path, http_root):

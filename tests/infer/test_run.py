@@ -178,3 +178,14 @@ def test_top_level_api_names():
     assert rvc.load_converter is direct and rvc.ConvertOptions is ConvertOptions
     with pytest.raises(AttributeError):
         rvc.no_such_name  # noqa: B018
+
+
+def test_url_input_is_downloaded_and_converted(tmp_path, voice_files, http_root):
+    pytest.importorskip("yt_dlp")
+    root, base = http_root
+    write(root / "talk.wav", voice16k(2.0), 16000)
+    res = run(_cfg(tmp_path, voice_files / "v.pth", f"{base}/talk.wav"))
+    assert [f.output.name for f in res.written] == ["talk_v.wav"] and not res.failed
+    assert any((tmp_path / "downloads").iterdir())
+    missing = run(_cfg(tmp_path, voice_files / "v.pth", f"{base}/missing.wav"))
+    assert not missing.written and "missing.wav" in missing.failed[0].source
