@@ -68,6 +68,20 @@ def crop_window(
     return int(rng.integers(0, n - max_frames + 1)), max_frames
 
 
+def split_names(
+    names: list[str], val_slices: float | int, seed: int
+) -> tuple[list[str], list[str]]:
+    """(train, val) slice names: a seeded permutation of the sorted names; `val_slices` a
+    fraction (< 1) or a count, at least 1 and at most n − 1 when n ≥ 2. Evaluation uses the
+    same split to find the held-out slices."""
+    n = len(names)
+    k = round(val_slices * n) if val_slices < 1 else int(val_slices)
+    k = min(max(k, 1), n - 1) if n >= 2 else 0
+    perm = np.random.default_rng(seed).permutation(n)
+    val = {names[i] for i in perm[:k]}
+    return [s for s in names if s not in val], [s for s in names if s in val]
+
+
 def padded_frames(longest: int, frame_multiple: int, max_frames: int) -> int:
     """Frames of a batch: a multiple of `frame_multiple`, capped at `max_frames` when it fits."""
     t = -(-longest // frame_multiple) * frame_multiple
@@ -263,13 +277,7 @@ class RVCDataModule(L.LightningDataModule):
         )
 
     def _split(self, names: list[str]) -> tuple[list[str], list[str]]:
-        """(train, val) names: a seeded permutation of the sorted names."""
-        n = len(names)
-        k = round(self.val_slices * n) if self.val_slices < 1 else int(self.val_slices)
-        k = min(max(k, 1), n - 1) if n >= 2 else 0
-        perm = np.random.default_rng(self.seed).permutation(n)
-        val = {names[i] for i in perm[:k]}
-        return [s for s in names if s not in val], [s for s in names if s in val]
+        return split_names(names, self.val_slices, self.seed)
 
     def setup(self, stage: str | None = None) -> None:
         """Load the store's finished slices into memory once; split; add the mute slices."""

@@ -26,6 +26,7 @@ def train_cfg(root: Path, *overrides: str, name: str = "t"):
             "device.num_workers=0",
             "data.batch_size=4",
             "callbacks.progress=null",
+            "callbacks.evaluation=null",  # its own test turns it on (tests/eval)
             "trainer.enable_model_summary=false",
             "trainer.log_every_n_steps=1",
             *overrides,

@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 
 from rvc.io.voice_model import read_voice_model
 from rvc.train.run import TrainError, build_module, run
+from tests.reliability.files import assert_every_file_loads
 from tests.train.conftest import STORE_OPTIONS, train_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ def _cmd(store_root: Path, out: Path | None, *overrides: str) -> list[str]:
     return [
         sys.executable, str(ROOT / "train.py"), "name=t", f"paths.root={store_root}",
         *([f"out_dir={out}"] if out else []), *STORE_OPTIONS, "pretrained=none", "device.num_workers=0",
-        "callbacks.progress=null", "trainer.enable_model_summary=false",
+        "callbacks.progress=null", "callbacks.evaluation=null", "trainer.enable_model_summary=false",
         "trainer.log_every_n_steps=1", *overrides,
     ]  # fmt: skip
 
@@ -69,6 +70,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, store_root):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -9, "the run finished before it could be killed"
     # whatever the kill interrupted, the files that are there are whole
+    killed_files = assert_every_file_loads(killed)
+    assert killed_files[".ckpt"] >= 1 and killed_files[".pth"] == 1, killed_files
     torch.load(last, map_location="cpu", weights_only=False)
     read_voice_model(killed / "t.pth")
     resumed = subprocess.run(_cmd(store_root, killed, *opts, "ckpt_path=last"),
@@ -80,6 +83,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, store_root):
     for k, v in a["state_dict"].items():
         assert torch.equal(v, b["state_dict"][k]), k
     assert read_voice_model(killed / "t.pth").metadata["epoch"] >= 1
+    assert assert_every_file_loads(killed)[".ckpt"] >= 1
 
 
 def _epoch_of(ckpt: Path) -> int:

@@ -1,0 +1,1 @@
+"""Objective evaluation: metrics, the evaluation run and its report, the training callback."""

@@ -1,0 +1,103 @@
+"""Objective metrics at validation time, logged to every logger a run has.
+
+On the held-out slices the module kept for media (real audio and the generator's inference-path
+output at the model's rate): speaker similarity to the real slice, F0 RMSE (cents) and
+voiced/unvoiced error with one tracker for both, and mel-cepstral distortion, logged as
+`val/spk_sim`, `val/f0_rmse_cents`, `val/vuv_error`, `val/mcd`. With `score_weights`, also
+`val/score` = Σ weight · metric (lower is better; e.g. `{val/mel: 1, val/spk_sim: -2}`), which
+the checkpoint, plateau and export callbacks can monitor instead of `val/mel`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from rvc.eval import metrics
+
+KEYS = ("val/spk_sim", "val/f0_rmse_cents", "val/vuv_error", "val/mcd")
+
+
+class EvaluationMetrics(Callback):
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        n_slices: int = 2,
+        score_weights: Mapping[str, float] | None = None,
+        f0: Any = None,
+    ) -> None:
+        self.every_n_epochs = max(1, int(every_n_epochs))
+        self.n_slices = max(1, int(n_slices))
+        self.score_weights = dict(score_weights or {})
+        self.f0 = f0
+        self.latest: dict[str, float] = {}
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        # the module keeps this many held-out examples per validation (for media and for us)
+        module.val_audio_samples = max(int(getattr(module, "val_audio_samples", 0)), self.n_slices)
+        if self.f0 is None:
+            from rvc.f0.dsp import PMEstimator
+
+            self.f0 = PMEstimator()
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        # with a score to monitor, every validation must log it
+        return bool(self.score_weights) or (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def measure(self, examples: list[dict[str, np.ndarray]], sr: int) -> dict[str, float]:
+        """Mean metrics over the examples' real and generated audio."""
+        from rvc.audio.process import resample
+
+        rows = []
+        for ex in examples[: self.n_slices]:
+            real, fake = ex["real"], ex["fake"]
+            f0_real = self.f0.compute(resample(real, sr, 16000).astype(np.float32))
+            f0_fake = self.f0.compute(resample(fake, sr, 16000).astype(np.float32))
+            rmse, vuv = metrics.f0_errors(f0_real, f0_fake)
+            rows.append({
+                "val/spk_sim": metrics.speaker_similarity(fake, real, sr),
+                "val/f0_rmse_cents": rmse, "val/vuv_error": vuv,
+                "val/mcd": metrics.mel_cepstral_distortion(real, fake, sr),
+            })  # fmt: skip
+        out = {}
+        for k in KEYS:
+            vals = [r[k] for r in rows if math.isfinite(r[k])]
+            out[k] = float(np.mean(vals)) if vals else math.nan
+        return out
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        examples = getattr(module, "_val_examples", [])
+        if trainer.sanity_checking or not examples or not self._due(trainer):
+            return
+        if trainer.is_global_zero:
+            self.latest = self.measure(examples, module.generator.sample_rate)
+        for k in KEYS:  # every rank logs (the value of rank 0) so no rank waits on another
+            v = self.latest.get(k, math.nan)
+            if math.isfinite(v):
+                module.log(k, v, rank_zero_only=True)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self.score_weights:
+            return
+        found = {
+            k: float(trainer.callback_metrics[k])
+            for k in self.score_weights
+            if k in trainer.callback_metrics
+        }
+        missing = sorted(set(self.score_weights) - set(found))
+        if missing:
+            raise KeyError(
+                f"callbacks.evaluation.score_weights names {missing}, not logged; known: {sorted(trainer.callback_metrics)}"
+            )
+        score = sum(w * found[k] for k, w in self.score_weights.items())
+        trainer.callback_metrics["val/score"] = torch.tensor(score)
+        # the step Lightning logs epoch metrics at (batches, not the two optimiser steps of each)
+        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
+        for lg in trainer.loggers:
+            lg.log_metrics({"val/score": score}, step=step)

@@ -1,0 +1,34 @@
+"""`python -m rvc.evaluate`: build the converter and the metric F0 tracker, evaluate, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rvc.eval.evaluate import Report, evaluate
+
+
+class EvalError(RuntimeError):
+    """A problem that stops the evaluation, with a message for the user."""
+
+
+def run(cfg: DictConfig) -> tuple[Report, Path]:
+    from rvc.infer import ConverterLoadError, ConvertOptions, load_converter
+
+    device = "cuda" if cfg.device.accelerator in ("gpu", "cuda") else "cpu"
+    exp_dir = Path(cfg.paths.exp_dir)
+    if not (exp_dir / "manifest.json").exists():
+        raise EvalError(f"{exp_dir}: no feature store (run extract.py name={cfg.name} first)")
+    try:
+        conv = load_converter(cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device)
+        opts = ConvertOptions.from_mapping(OmegaConf.to_container(cfg.convert, resolve=True))
+        report = evaluate(
+            conv, exp_dir, [str(i) for i in cfg.inputs], opts, cfg.out_dir, instantiate(cfg.metric_f0),
+            val_slices=cfg.val_slices, seed=cfg.seed, max_items=cfg.max_items,
+            target_clips=cfg.target_clips,
+        )  # fmt: skip
+    except (ConverterLoadError, ValueError, OSError) as e:
+        raise EvalError(str(e)) from e
+    return report, Path(cfg.out_dir) / "report.html"
