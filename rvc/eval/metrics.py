@@ -25,7 +25,7 @@ def _encoder():
         from resemblyzer import VoiceEncoder
     except ImportError as e:
         raise ImportError(
-            "speaker similarity needs resemblyzer: pip install 'rvc-lightning[eval]'"
+            "speaker similarity needs resemblyzer: pip install resemblyzer"
         ) from e
     return VoiceEncoder(device="cpu", verbose=False)
 
