@@ -20,6 +20,7 @@ import json
 import math
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -271,16 +272,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fused-adam", action="store_true", help="AdamW(fused=True)")
     p.add_argument("--clip", type=float, default=None, help="grad-norm clip (default: none)")
     p.add_argument("--steps", type=int, default=20, help="timed steps (median and mean)")
+    p.add_argument("--compare", action="store_true", help="the plain and the fast step, same run")
+    p.add_argument(
+        "--append-docs", action="store_true", help="with --compare: add a row to docs/benchmarks.md"
+    )
     return p
 
 
+def compare(args: argparse.Namespace) -> dict:
+    """The plain step (RVC's style: unfused AdamW, fp32, eager, weight norm per call) and the
+    fast step (`device.fast_step`: fused AdamW; plus bf16, TF32, compile and channels-last on a
+    GPU) in one run, same batch and sizes; one JSON line with both and the speed-up."""
+    import copy
+
+    plain = copy.copy(args)
+    plain.fused_adam = plain.compile = plain.tf32 = plain.channels_last = False
+    plain.precision = "fp32"
+    fast = copy.copy(args)
+    fast.fused_adam = True
+    if torch.device(args.device).type == "cuda":
+        fast.precision, fast.tf32, fast.compile, fast.channels_last = "bf16", True, True, True
+    a, b = run(plain), run(fast)
+    return {"bench": "train_step_compare", "plain": a, "fast": b,
+            "speedup": round(a["ms_per_step_median"] / b["ms_per_step_median"], 3)}  # fmt: skip
+
+
+def markdown_row(result: dict, argv: list[str]) -> str:
+    """A docs/benchmarks.md table row: date, device, command, plain and fast ms/step."""
+    import datetime
+
+    a, b = result["plain"], result["fast"]
+    device = a.get("device_name") or a.get("cpu") or a["options"]["device"]
+    return (f"| {datetime.date.today()} | {device} | `train_step.py {' '.join(argv)}` | "
+            f"plain {a['ms_per_step_median']} ms, fast {b['ms_per_step_median']} ms: "
+            f"{result['speedup']}× (batch {a['options']['batch']}, {a['vocoder']}) |")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> dict:
-    """Parse options, run, print one JSON line."""
+    """Parse options, run, print one JSON line (with --compare, plain vs fast)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch < 1:
         raise SystemExit("--steps and --batch must be >= 1, --warmup >= 0")
-    record = run(args)
+    record = compare(args) if args.compare else run(args)
     print(json.dumps(record, default=str))
+    if args.compare and args.append_docs:
+        row = markdown_row(record, argv)
+        with open(
+            Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md", "a", encoding="utf-8"
+        ) as f:
+            f.write(row + "\n")
+        print(row)
     return record
 
 
