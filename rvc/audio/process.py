@@ -39,6 +39,8 @@ def highpass(
     # transfer-function (b, a) form is numerically ill-conditioned
     sos = signal.butter(order, cutoff, btype="highpass", fs=sr, output="sos")
     x = np.asarray(audio, dtype=np.float64)
+    if x.size == 0:  # nothing to filter (scipy's filtfilt would fail on the empty padding)
+        return _f32(x)
     if zero_phase:
         padlen = min(3 * (2 * len(sos) + 1), max(0, len(x) - 1))
         y = signal.sosfiltfilt(sos, x, padlen=padlen)

@@ -100,6 +100,8 @@ class SpectralEmbedder(Embedder):
             raise ValueError(
                 f"embedder '{self.name}': audio too short ({t} samples); needs at least {WIN}"
             )
+        if not torch.isfinite(audio).all():  # NaN in would be NaN features out, silently
+            raise ValueError(f"embedder '{self.name}': audio contains NaN/Inf samples")
         lengths = self.valid_lengths(audio, padding_mask)
         out = audio.new_zeros(b, conv_frames(t), self.dim)  # [B, F, dim]
         for i, n in enumerate(lengths.tolist()):

@@ -23,6 +23,7 @@ from rvc.infer import chunks as ck
 from rvc.infer.options import ConvertOptions
 
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
+MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
 SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence out, not noise
 
 
@@ -191,9 +192,9 @@ class VoiceConverter:
         audio16k = np.asarray(audio16k)
         if audio16k.ndim != 1:
             raise ConversionError(f"expected mono audio [samples], got shape {audio16k.shape}")
-        if len(audio16k) < ck.WINDOW:
+        if len(audio16k) < MIN_SAMPLES:
             raise ConversionError(
-                f"input too short: {len(audio16k)} samples at 16 kHz (at least {ck.WINDOW}, 10 ms)"
+                f"input too short: {len(audio16k)} samples at 16 kHz (at least {MIN_SAMPLES}, 25 ms)"
             )
         if not np.isfinite(audio16k).all():
             raise ConversionError("input contains NaN/Inf samples")

@@ -8,9 +8,12 @@ single run, a sub-folder per job in a multirun): `<name>.pth`, `<name>.index`,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rvc.data.store import MANIFEST, FeatureStore
+from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
 from rvc.utils import atomic
 
 log = logging.getLogger(__name__)
@@ -175,11 +178,39 @@ def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
 
 def run(cfg: DictConfig) -> TrainResult:
     """Train a voice model on the store `cfg.name`; returns where the results are."""
-    import lightning as L
-
     store = check_store(cfg)
     out_dir = Path(cfg.out_dir)
     check_writable(out_dir)
+    with one_writer(out_dir):
+        return _train(cfg, store, out_dir)
+
+
+# set in the processes of a distributed run; every rank but 0 runs under rank 0's lock
+_RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+@contextlib.contextmanager
+def one_writer(out_dir: Path) -> Iterator[None]:
+    """Hold `out_dir` for this run: a second train.py (or an extract.py, when `out_dir` is the
+    store) on the same folder fails fast. The store's lock (`.lock`, flock: freed on kill -9)."""
+    if any(os.environ.get(v, "0") not in ("", "0") for v in _RANK_VARS):
+        yield
+        return
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(FeatureStore(out_dir, read=False).lock())
+    except StoreLockedError as e:
+        raise TrainError(
+            f"{out_dir}: another run is writing this folder (a train.py or extract.py still "
+            "running); wait for it to finish, or set out_dir= to another folder"
+        ) from e
+    with held:
+        yield
+
+
+def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
+    import lightning as L
+
     max_epochs = _max_epochs(cfg, store)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _set_backends(cfg)

@@ -16,6 +16,7 @@ import soundfile as sf
 from rvc.data.store import FeatureStore
 from rvc.extract.pipeline import ExtractError, run
 from tests.conftest import compose, voiced_clip, write
+from tests.reliability.files import assert_every_file_loads
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["f0=pm", "embedder=spectral", "device.num_workers=1"]
@@ -200,6 +201,8 @@ def test_run_killed_in_a_model_stage_resumes_to_the_uninterrupted_result(tmp_pat
         time.sleep(0.02)
     proc.kill()
     assert proc.wait() == -9, "the run finished before it could be killed mid-stage"
+    whole_files = assert_every_file_loads(killed_root / "experiments" / "t")  # none truncated
+    assert whole_files[".npy"] >= 2 and whole_files[".wav"] >= 16 and whole_files[".json"] >= 1
     store = FeatureStore(killed_root / "experiments" / "t")
     done_before = dict(store.stages["f0"]["done"])
     n_slices = len(store.slices)
@@ -227,6 +230,7 @@ def test_run_killed_in_a_model_stage_resumes_to_the_uninterrupted_result(tmp_pat
                 np.load(resumed.store.path(kind, other)), np.load(whole.store.path(kind, rec))
             )
     assert resumed.store.stage_complete("f0") and resumed.store.stage_complete("features")
+    assert assert_every_file_loads(resumed.store.root)[".npy"] >= 3 * 8
 
 
 @pytest.mark.parametrize("f0", ["crepe_tiny", "fcpe", "harvest"])
