@@ -68,6 +68,7 @@ def test_load_mute_features_is_a_clear_error_when_absent_or_not_recorded(tmp_pat
         f0_only.load_mute_features()
 
 
+@pytest.mark.slow  # the sharding itself is in the default suite (test_pipeline's sharded test)
 def test_sharded_devices_write_the_silence_features_on_a_worker(tmp_path, voice_dir):
     two = _run(tmp_path, voice_dir, "device.devices=2").store
     assert two.stages["features"]["mute"] is True

@@ -59,9 +59,13 @@ def test_callbacks_instantiate(tmp_path):
     cfg = _cfg(tmp_path)
     built = {k: instantiate(v) for k, v in cfg.callbacks.items()}
     assert {type(b).__name__ for b in built.values()} == {
-        "ModelCheckpoint", "EarlyStopping", "VoiceModelExport", "BuildIndex",
+        "EvaluationMetrics", "ModelCheckpoint", "EarlyStopping", "VoiceModelExport", "BuildIndex",
         "RichProgressBar", "LearningRateMonitor",
     }  # fmt: skip
+    # first, so val/score (when weighted) exists before checkpoint, plateau and export read it
+    assert (
+        next(iter(built)) == "evaluation" and built["evaluation"].n_slices == cfg.val_audio_samples
+    )
     assert built["model_checkpoint"].monitor == built["early_stopping"].monitor == "val/mel"
     assert built["index"].out_path == tmp_path / "x.index"
 
