@@ -10,7 +10,6 @@ synthesizer, then RMS mixing, resampling and a peak limit of 0.99. Every user-fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,14 +28,6 @@ SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence
 
 class ConversionError(ValueError):
     """Input the pipeline cannot convert (too short, non-finite, wrong shape)."""
-
-
-@dataclass
-class ChunkResult:
-    """What one chunk produced (kept for tests and plots)."""
-
-    wav: np.ndarray  # [samples] at the model's rate, context trimmed
-    pitchf: np.ndarray | None  # [frames] Hz fed to the NSF source (after edits)
 
 
 def highpass_16k(audio: np.ndarray) -> np.ndarray:
@@ -142,7 +133,8 @@ class VoiceConverter:
 
     # ---- one chunk ----------------------------------------------------------------------
     @torch.inference_mode()
-    def _chunk(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> ChunkResult:
+    def _chunk(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
+        """The chunk's output at the model's rate, its context trimmed off."""
         audio = audio_pad[chunk.start : chunk.stop]
         bucket = ck.seconds(opts.bucket_s)
         padded_len = ck.bucketed(len(audio), bucket)
@@ -160,7 +152,7 @@ class VoiceConverter:
         frames = ck.bucketed(n, bucket // ck.WINDOW) if bucket else n
         wav = self._synthesize(feats, pitchf, n, frames, opts.speaker)
         pad_out = int(round(opts.pad_s * self.sample_rate))
-        return ChunkResult(wav[pad_out : len(wav) - pad_out], pitchf)
+        return wav[pad_out : len(wav) - pad_out]
 
     def _synthesize(
         self, feats: np.ndarray, pitchf: np.ndarray | None, n: int, frames: int, sid: int
@@ -220,7 +212,7 @@ class VoiceConverter:
         bar = tqdm(
             plan, desc="convert", unit="chunk", disable=not progress or len(plan) < 2, leave=False
         )
-        out = np.concatenate([self._chunk(audio_pad, c, opts).wav for c in bar]).astype(np.float64)
+        out = np.concatenate([self._chunk(audio_pad, c, opts) for c in bar]).astype(np.float64)
         if opts.rms_mix_rate != 1:
             out = rms_mix(audio, ck.SR, out, self.sample_rate, opts.rms_mix_rate)
         if opts.output_rate and opts.output_rate != self.sample_rate:
@@ -228,7 +220,3 @@ class VoiceConverter:
 
             out = resample(out, self.sample_rate, opts.output_rate)
         return limit_peak(np.asarray(out)).astype(np.float32)
-
-    @property
-    def output_rate(self) -> int:
-        return self.sample_rate
