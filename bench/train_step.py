@@ -31,7 +31,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rvc.f0.coarse import f0_to_coarse
-from rvc.train.step import StepHooks, build_gan, gan_step
+from rvc.train.step import StepHooks, build_gan, compile_gan, gan_step
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))  # 32k 40k 48k debug
@@ -138,14 +138,6 @@ def random_batch(
     return {k: v.to(device) for k, v in out.items()}
 
 
-def compile_kwargs(args: argparse.Namespace) -> dict:
-    """torch.compile options from the command line."""
-    kwargs: dict = {"backend": args.compile_backend, "dynamic": args.dynamic or None}
-    if args.compile_mode != "default":
-        kwargs["mode"] = args.compile_mode
-    return kwargs
-
-
 def build(args: argparse.Namespace, device: torch.device):
     """The config's GAN (compiled in place with --compile), its optimisers, hooks and a batch."""
     cfg = compose_train(args.model, args.vocoder)
@@ -153,9 +145,10 @@ def build(args: argparse.Namespace, device: torch.device):
     gan = build_gan(cfg).to(device).train()
     if args.channels_last:  # only the 2-D period / resolution convs of D have a 4-D layout
         gan.discriminator.to(memory_format=torch.channels_last)
-    if args.compile:  # Module.compile wraps __call__: parameters and state-dict names stay
-        gan.generator.compile(**compile_kwargs(args))
-        gan.discriminator.compile(**compile_kwargs(args))
+    if args.compile:  # in place, as `device.compile` does: parameters and state-dict names stay
+        compile_gan(
+            gan, backend=args.compile_backend, mode=args.compile_mode, dynamic=args.dynamic or None
+        )
     optimizer = instantiate(cfg.optim.optimizer)  # a partial: AdamW(params, ...)
     extra = {"fused": True} if args.fused_adam else {}
     opt_g = optimizer(gan.generator.parameters(), **extra)

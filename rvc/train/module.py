@@ -15,10 +15,27 @@ from torch import nn
 
 from rvc.models.commons import sequence_mask
 from rvc.models.synthesizer import Synthesizer
-from rvc.train.step import GAN, Batch, StepHooks, gan_step
+from rvc.train.step import GAN, Batch, StepHooks, compile_gan, gan_step
 
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+
+
+# static shapes compile one graph per (batch size, padded length): data.max_frames /
+# data.frame_multiple lengths (8 by default) times the full and the last, smaller batch, more
+# under data.batch_size=auto; dynamo's default of 8 graphs per module would send the rest to eager
+RECOMPILE_LIMIT = 32
+
+
+def compile_backend(value: bool | str | None) -> str | None:
+    """`device.compile` -> a torch.compile backend: false/None -> None (eager), true ->
+    "inductor", any other string -> that backend (e.g. "aot_eager", "eager")."""
+    if value is None or isinstance(value, bool):
+        return "inductor" if value else None
+    text = str(value).strip()
+    if text.lower() in ("", "false", "none", "null"):
+        return None
+    return "inductor" if text.lower() == "true" else text
 
 
 class NonFiniteLossError(RuntimeError):
@@ -38,6 +55,7 @@ class RVCModule(L.LightningModule):
         seed: int = 1234,
         val_audio_samples: int = 2,
         media_dir: str | None = None,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False  # two optimisers, D then G (STYLE.md §3)
@@ -49,6 +67,8 @@ class RVCModule(L.LightningModule):
         self.seed = int(seed)
         self.val_audio_samples = int(val_audio_samples)
         self.media_dir = Path(media_dir) if media_dir else None
+        self.compile_backend = compile_backend(compile)
+        self._compiled = False
         # set on the device inside the step, read once per validation: no sync per step
         self.register_buffer("nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
         self._val_examples: list[dict[str, np.ndarray]] = []
@@ -56,6 +76,20 @@ class RVCModule(L.LightningModule):
     @property
     def generator(self) -> Synthesizer:
         return self.gan.generator
+
+    def configure_model(self) -> None:
+        # `device.compile`: G and D compiled in place, once (this hook runs on every fit/validate).
+        # Lazy: each traces on its first training call, when Lightning has put it on its device.
+        # Static shapes: the DataModule pads to multiples of data.frame_multiple. Validation's
+        # `g.infer` is a method, not `__call__`, so it runs eagerly.
+        if self.compile_backend is None or self._compiled:
+            return
+        import torch._dynamo
+
+        cfg = torch._dynamo.config
+        cfg.recompile_limit = max(cfg.recompile_limit, RECOMPILE_LIMIT)
+        compile_gan(self.gan, backend=self.compile_backend, dynamic=False)
+        self._compiled = True
 
     def configure_optimizers(self):
         opt_g = self.optimizer_factory(self.gan.generator.parameters())

@@ -129,6 +129,7 @@ def build_module(cfg: DictConfig, media_dir: Path | None = None):
         seed=cfg.seed,
         val_audio_samples=cfg.val_audio_samples,
         media_dir=str(media_dir) if media_dir else None,
+        compile=cfg.device.get("compile", False),
     )
 
 

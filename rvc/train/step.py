@@ -134,6 +134,29 @@ def gan_step(
     return {k: v.detach() for k, v in {**losses_d, **losses_g}.items()}
 
 
+def compile_gan(
+    gan: GAN,
+    backend: str = "inductor",
+    mode: str | None = None,
+    dynamic: bool | None = None,
+    fullgraph: bool = False,
+) -> GAN:
+    """`torch.compile` the generator and the discriminator in place; returns `gan`.
+
+    `nn.Module.compile` wraps each module's `__call__` (lazily: tracing happens on the first
+    call, on whatever device the module is then): parameters, their names and the state dict
+    stay as they are, so optimisers, `frozen`, checkpoints and the `.pth` export see the modules
+    they always do. Only the training forward goes through the compiled code; methods such as
+    `Synthesizer.infer` run eagerly. `mode` "default" is the same as None.
+    """
+    kwargs: dict = {"backend": backend, "dynamic": dynamic, "fullgraph": fullgraph}
+    if mode not in (None, "default"):
+        kwargs["mode"] = mode
+    gan.generator.compile(**kwargs)
+    gan.discriminator.compile(**kwargs)
+    return gan
+
+
 def build_gan(cfg: DictConfig) -> GAN:
     """The GAN a composed `train` config names: the model's generator (with the vocoder's
     extra arguments) and mel, the vocoder's discriminator and generator loss."""
