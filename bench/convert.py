@@ -115,14 +115,20 @@ def bench_ours(conv, audio: np.ndarray, runs: int) -> dict:
     }  # fmt: skip
 
 
-def bench_webui(webui: Path, conv, work: Path, audio: np.ndarray, runs: int) -> dict:
-    """The WebUI's pipeline on the same networks (see the module docstring)."""
+def webui_importable(webui: Path) -> None:
+    """Make a WebUI checkout's `infer` package importable (not our infer.py), with stubs for
+    the modules its pipeline imports but these benches never call."""
     sys.path.insert(0, str(webui))
-    package = types.ModuleType("infer")  # their `infer` package, not our infer.py
+    package = types.ModuleType("infer")
     package.__path__ = [str(webui / "infer")]
     sys.modules["infer"] = package
     for name in ("fairseq", "parselmouth", "pyworld", "torchcrepe"):
         sys.modules.setdefault(name, type(sys)("stub_" + name))
+
+
+def bench_webui(webui: Path, conv, work: Path, audio: np.ndarray, runs: int) -> dict:
+    """The WebUI's pipeline on the same networks (see the module docstring)."""
+    webui_importable(webui)
     from infer.lib.infer_pack.models import SynthesizerTrnMs768NSFsid
     from infer.modules.vc.pipeline import Pipeline
 

@@ -24,9 +24,7 @@ def _encoder():
     try:
         from resemblyzer import VoiceEncoder
     except ImportError as e:
-        raise ImportError(
-            "speaker similarity needs resemblyzer: pip install resemblyzer"
-        ) from e
+        raise ImportError("speaker similarity needs resemblyzer: pip install resemblyzer") from e
     return VoiceEncoder(device="cpu", verbose=False)
 
 

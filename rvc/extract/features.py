@@ -24,11 +24,13 @@ from tqdm.auto import tqdm
 
 from rvc.data.store import FeatureStore, SliceRecord
 from rvc.utils import atomic
+from rvc.utils.device import autocast, extract_dtype
 
 log = logging.getLogger(__name__)
 
 # stage name -> (builds the model on a device, computes one batch and writes its files)
 Builder = Callable[[str], Any]
+Precision = tuple[str, Any]  # (device, autocast dtype or None): the models' precision
 
 
 def _batches(recs: list[SliceRecord], size: int) -> Iterator[list[SliceRecord]]:
@@ -109,36 +111,39 @@ def _mark_mute(store: FeatureStore) -> None:
 
 
 def _guarded_batch(
-    stage: str, model: Any, store: FeatureStore, recs: list[SliceRecord]
+    stage: str, model: Any, store: FeatureStore, recs: list[SliceRecord], precision: Precision
 ) -> list[tuple[str, str]]:
     """One batch; if it raises, each slice alone, so one bad slice fails only itself."""
     try:
-        return BATCH_FNS[stage](model, store, recs)
+        with autocast(*precision):
+            return BATCH_FNS[stage](model, store, recs)
     except Exception as e:
         if len(recs) == 1:
             return [(recs[0].name, f"{type(e).__name__}: {e}")]
         log.debug("%s batch failed, retrying slice by slice", stage, exc_info=True)
-        return [f for r in recs for f in _guarded_batch(stage, model, store, [r])]
+        return [f for r in recs for f in _guarded_batch(stage, model, store, [r], precision)]
 
 
 _MODEL: dict[str, Any] = {}  # per worker process: the model, built on first use
 
 
 def _worker_batch(
-    stage: str, build: Builder, device: str, root: str, recs: list[SliceRecord]
+    stage: str, build: Builder, precision: str, device: str, root: str, recs: list[SliceRecord]
 ) -> tuple[list[SliceRecord], list[tuple[str, str]]]:
     """One batch on one device's worker process; the model stays loaded between batches."""
     if device not in _MODEL:
         _MODEL[device] = build(device)
     store = FeatureStore(root, read=False)  # paths only: the parent owns the manifest
-    return recs, _guarded_batch(stage, _MODEL[device], store, recs)
+    prec = (device, extract_dtype(precision, device))
+    return recs, _guarded_batch(stage, _MODEL[device], store, recs, prec)
 
 
-def _worker_mute(build: Builder, device: str, root: str) -> None:
+def _worker_mute(build: Builder, precision: str, device: str, root: str) -> None:
     """The silence features on a worker, reusing the model it already holds."""
     if device not in _MODEL:
         _MODEL[device] = build(device)
-    write_mute(_MODEL[device], FeatureStore(root, read=False))
+    with autocast(device, extract_dtype(precision, device)):
+        write_mute(_MODEL[device], FeatureStore(root, read=False))
 
 
 def run_stage(
@@ -148,15 +153,24 @@ def run_stage(
     build: Builder,
     devices: list[str],
     batch_size: int,
+    precision: str = "fp32",
 ) -> list[tuple[str, str]]:
-    """Bring `stage` up to date for every slice; return (slice, error) failures."""
+    """Bring `stage` up to date for every slice; return (slice, error) failures.
+
+    `precision` (`device.extract_precision`): the models run under autocast to bf16/fp16;
+    front-ends (mels) and outputs stay fp32. Like `batch_size`, it is not part of the stage's
+    hash: switching it does not redo finished slices.
+    """
     todo = store.stage_todo(stage, config)
     mute = _mute_todo(store, stage)
+    first = devices[0] if devices else "cpu"
+    prec = (first, extract_dtype(precision, first))  # a bad value fails before any work
     if not todo:
         log.info("%s: all %d slices up to date", stage, len(store.slices))
         store.save()
         if mute:  # e.g. a store from before mute features, or the file was deleted
-            write_mute(build(devices[0] if devices else "cpu"), store)
+            with autocast(*prec):
+                write_mute(build(first), store)
             _mark_mute(store)
         return []
     failures: list[tuple[str, str]] = []
@@ -173,11 +187,12 @@ def run_stage(
 
     batches = _batches(todo, batch_size)
     if len(devices) <= 1:
-        model = build(devices[0] if devices else "cpu")
+        model = build(first)
         for b in batches:
-            record(b, _guarded_batch(stage, model, store, b))
+            record(b, _guarded_batch(stage, model, store, b, prec))
         if mute:
-            write_mute(model, store)
+            with autocast(*prec):
+                write_mute(model, store)
             _mark_mute(store)
     else:
         # one single-process pool per device; each takes the next batch when it is free
@@ -188,7 +203,7 @@ def run_stage(
         def feed(i: int) -> None:
             b = next(batches, None)
             if b is not None:
-                args = (stage, build, devices[i], str(store.root), b)
+                args = (stage, build, precision, devices[i], str(store.root), b)
                 pending[pools[i].submit(_worker_batch, *args)] = i
 
         try:
@@ -201,7 +216,7 @@ def run_stage(
                     record(*fut.result())
                     feed(i)
             if mute:  # on the first device's worker: its model is loaded already
-                pools[0].submit(_worker_mute, build, devices[0], str(store.root)).result()
+                pools[0].submit(_worker_mute, build, precision, first, str(store.root)).result()
                 _mark_mute(store)
         finally:
             for pool in pools:

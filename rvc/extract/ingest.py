@@ -1,7 +1,7 @@
 """Ingest one source file: decode, check, clean, slice, write target-rate and 16 kHz slices.
 
-`ingest_source` is a pure function of (file, parameters) → records + files, so it can run in
-worker processes; the caller owns the manifest.
+`ingest_source` is a pure function of (file, parameters) → records + files, so files can be
+ingested in parallel (worker threads); the caller owns the manifest.
 """
 
 from __future__ import annotations

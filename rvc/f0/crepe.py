@@ -95,6 +95,10 @@ class CrepeEstimator(F0Estimator):
         runs differ), we refine the chosen bin with the salience-weighted mean of the 9 bins
         around it, as the original CREPE does: deterministic and sub-bin accurate.
         """
+        with torch.autocast("cpu", enabled=False):  # decoding is exact bookkeeping: fp32
+            return self._decode(probs.float(), level_db)
+
+    def _decode(self, probs: torch.Tensor, level_db: torch.Tensor | None) -> np.ndarray:
         import torchcrepe
 
         lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(float(self.f0_min))))

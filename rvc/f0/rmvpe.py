@@ -75,7 +75,8 @@ class RMVPEEstimator(F0Estimator):
         """Equal-length 16 kHz clips [B, T] → salience [B, T // 160 + 1, 360] (float32)."""
         net = self.load()
         dtype = next(net.parameters()).dtype
-        mel = self._mel(audio.to(self.device))  # [B, 128, N]
+        with torch.autocast(torch.device(self.device).type, enabled=False):  # log-mel in fp32
+            mel = self._mel(audio.to(self.device).float())  # [B, 128, N]
         n = mel.shape[-1]
         out = net(pad_time(mel).to(dtype))  # [B, N', 360]
         return out[:, :n].float()

@@ -40,3 +40,35 @@ def extract_devices(accelerator: str, devices: Any) -> list[str]:
     else:
         ids = list(devices)
     return [d if isinstance(d, str) else f"cuda:{d}" for d in ids]
+
+
+EXTRACT_PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+
+
+def fast_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 pays off here: a CUDA GPU with bf16, or a CPU with AMX or AVX-512-bf16
+    (elsewhere CPU bf16 is emulated and slower than fp32)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private: may move
+    return dev.type == "cpu" and any(getattr(cpu, c, lambda: False)() for c in checks)
+
+
+def extract_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype of the extraction models for `device.extract_precision`
+    (None: plain fp32). `auto` is bf16 where `fast_bf16`, else fp32."""
+    if precision not in EXTRACT_PRECISIONS:
+        raise ValueError(
+            f"device.extract_precision must be one of {list(EXTRACT_PRECISIONS)}, not '{precision}'"
+        )
+    if precision == "auto":
+        precision = "bf16" if fast_bf16(device) else "fp32"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: str | torch.device, dtype: torch.dtype | None):
+    """`torch.autocast` on `device`'s type with `dtype`; a no-op context for None (fp32)."""
+    dev = torch.device(device)
+    return torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None)
