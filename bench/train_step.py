@@ -275,8 +275,11 @@ def parser() -> argparse.ArgumentParser:
 def compare(args: argparse.Namespace) -> dict:
     """The plain step (RVC's style: unfused AdamW, fp32, eager, weight norm per call) and the
     fast step (`device.fast_step`: fused AdamW; plus bf16, TF32, compile and channels-last on a
-    GPU) in one run, same batch and sizes; one JSON line with both and the speed-up."""
+    GPU; plus bf16 on a CPU with AMX or AVX-512-bf16, where it pays) in one run, same batch and
+    sizes; one JSON line with both and the speed-up."""
     import copy
+
+    from rvc.utils.device import fast_bf16
 
     plain = copy.copy(args)
     plain.fused_adam = plain.compile = plain.tf32 = plain.channels_last = False
@@ -285,6 +288,8 @@ def compare(args: argparse.Namespace) -> dict:
     fast.fused_adam = True
     if torch.device(args.device).type == "cuda":
         fast.precision, fast.tf32, fast.compile, fast.channels_last = "bf16", True, True, True
+    elif fast_bf16(args.device):  # elsewhere CPU bf16 is emulated: 17x slower on AVX2
+        fast.precision = "bf16"
     a, b = run(plain), run(fast)
     return {"bench": "train_step_compare", "plain": a, "fast": b,
             "speedup": round(a["ms_per_step_median"] / b["ms_per_step_median"], 3)}  # fmt: skip
@@ -296,9 +301,14 @@ def markdown_row(result: dict, argv: list[str]) -> str:
 
     a, b = result["plain"], result["fast"]
     device = a.get("device_name") or a.get("cpu") or a["options"]["device"]
+    o = b["options"]
+    levers = ["fused AdamW"] + [name for name, on in (
+        (o["precision"], o["precision"] != "fp32"), ("TF32", o["tf32"]),
+        ("compile", o["compile"]), ("channels-last", o["channels_last"])) if on]  # fmt: skip
     return (f"| {datetime.date.today()} | {device} | `train_step.py {' '.join(argv)}` | "
             f"plain {a['ms_per_step_median']} ms, fast {b['ms_per_step_median']} ms: "
-            f"{result['speedup']}× (batch {a['options']['batch']}, {a['vocoder']}) |")  # fmt: skip
+            f"{result['speedup']}× (batch {a['options']['batch']}, {a['vocoder']}; "
+            f"fast = {', '.join(levers)}) |")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
