@@ -60,7 +60,7 @@ def compose(work: Path, data: Path, rmvpe: Path, hubert: Path, a: argparse.Names
         "name=bench", f"paths.root={work}", f"inputs=[{data}]", f"device.batch_size={a.batch}",
         f"device.num_workers={a.workers}", f"f0.model_path={rmvpe}", "embedder=custom",
         f"embedder.local_path={hubert}", "embedder.weights=model.safetensors",
-        f"f0.batch_size={a.batch}", f"device.extract_precision={a.precision}",
+        f"f0.batch_size={a.batch}", f"device.inference_precision={a.precision}",
     ]  # fmt: skip
     if a.device != "cpu":
         overrides.append("device=gpu")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         "--precision",
         default="fp32",
         choices=["fp32", "bf16", "fp16", "auto"],
-        help="device.extract_precision for ours (the reference stays fp32)",
+        help="device.inference_precision for ours (the reference stays fp32)",
     )
     p.add_argument("--webui", type=Path, default=None, help="an RVC WebUI checkout (reference F0)")
     p.add_argument("--skip-reference", action="store_true")

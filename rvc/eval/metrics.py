@@ -64,14 +64,17 @@ def f0_errors(
     return float(np.sqrt(np.mean(cents**2))), vuv
 
 
-def _log_mel(audio: np.ndarray, sr: int, n_mels: int = 80) -> np.ndarray:
+def _log_mel(audio: np.ndarray, sr: int, n_mels: int = 80, floor: float = 1e-5) -> np.ndarray:
+    return np.log(np.maximum(_mel_power(audio, sr, n_mels), floor))  # [n_mels, frames]
+
+
+def _mel_power(audio: np.ndarray, sr: int, n_mels: int = 80) -> np.ndarray:
     import librosa
 
-    mel = librosa.feature.melspectrogram(
+    return librosa.feature.melspectrogram(
         y=np.asarray(audio, dtype=np.float32), sr=sr, n_fft=2048 if sr >= 32000 else 1024,
         hop_length=sr // 100, n_mels=n_mels, fmin=0.0, fmax=sr / 2, power=2.0,
-    )  # fmt: skip
-    return np.log(np.maximum(mel, 1e-5))  # [n_mels, frames]; the floor RVC's log-mel uses
+    )  # fmt: skip  # [n_mels, frames]
 
 
 def mel_cepstral_distortion(
@@ -89,8 +92,17 @@ def mel_cepstral_distortion(
     return float(MCD_K * np.mean(np.sqrt(np.sum((ca - cb) ** 2, axis=0)) / 2.0))
 
 
-def log_mel_l1(reference: np.ndarray, output: np.ndarray, sr: int) -> float:
-    """Mean absolute difference of natural-log 80-band mel power spectra (frames aligned)."""
-    a, b = _log_mel(reference, sr), _log_mel(output, sr)
+def log_mel_l1(
+    reference: np.ndarray, output: np.ndarray, sr: int, floor_db: float | None = None
+) -> float:
+    """Mean absolute difference of natural-log 80-band mel power spectra (frames aligned).
+
+    The floor is RVC's 1e-5 of power, or with `floor_db` that many dB under the reference's
+    loudest band: differences far below the signal (a numeric noise floor) then count as none.
+    """
+    floor = 1e-5
+    if floor_db is not None:
+        floor = float(_mel_power(reference, sr).max()) * 10 ** (-floor_db / 10)
+    a, b = _log_mel(reference, sr, floor=floor), _log_mel(output, sr, floor=floor)
     n = min(a.shape[1], b.shape[1])
     return float(np.mean(np.abs(a[:, :n] - b[:, :n])))

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from rvc.data.store import FeatureStore, SliceRecord
 from rvc.utils import atomic
-from rvc.utils.device import autocast, extract_dtype
+from rvc.utils.device import autocast, autocast_dtype
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _worker_batch(
     if device not in _MODEL:
         _MODEL[device] = build(device)
     store = FeatureStore(root, read=False)  # paths only: the parent owns the manifest
-    prec = (device, extract_dtype(precision, device))
+    prec = (device, autocast_dtype(precision, device))
     return recs, _guarded_batch(stage, _MODEL[device], store, recs, prec)
 
 
@@ -142,7 +142,7 @@ def _worker_mute(build: Builder, precision: str, device: str, root: str) -> None
     """The silence features on a worker, reusing the model it already holds."""
     if device not in _MODEL:
         _MODEL[device] = build(device)
-    with autocast(device, extract_dtype(precision, device)):
+    with autocast(device, autocast_dtype(precision, device)):
         write_mute(_MODEL[device], FeatureStore(root, read=False))
 
 
@@ -157,14 +157,14 @@ def run_stage(
 ) -> list[tuple[str, str]]:
     """Bring `stage` up to date for every slice; return (slice, error) failures.
 
-    `precision` (`device.extract_precision`): the models run under autocast to bf16/fp16;
+    `precision` (`device.inference_precision`): the models run under autocast to bf16/fp16;
     front-ends (mels) and outputs stay fp32. Like `batch_size`, it is not part of the stage's
     hash: switching it does not redo finished slices.
     """
     todo = store.stage_todo(stage, config)
     mute = _mute_todo(store, stage)
     first = devices[0] if devices else "cpu"
-    prec = (first, extract_dtype(precision, first))  # a bad value fails before any work
+    prec = (first, autocast_dtype(precision, first))  # a bad value fails before any work
     if not todo:
         log.info("%s: all %d slices up to date", stage, len(store.slices))
         store.save()

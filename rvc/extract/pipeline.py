@@ -18,7 +18,7 @@ from rvc.data import audit as audit_mod
 from rvc.data.store import FeatureStore, SourceRecord, StoreLockedError, config_hash, file_hash
 from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
-from rvc.utils.device import extract_devices, extract_dtype
+from rvc.utils.device import autocast_dtype, extract_devices
 
 log = logging.getLogger(__name__)
 STAGES = ("slice", "f0", "features")
@@ -173,7 +173,7 @@ def run(cfg: DictConfig) -> ExtractResult:
     params = _slice_params(cfg)
     try:  # before any work: a wrong device should not cost a slicing run
         devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
-        extract_dtype(str(cfg.device.get("extract_precision", "fp32")), devices[0])
+        autocast_dtype(str(cfg.device.get("inference_precision", "fp32")), devices[0])
     except (RuntimeError, ValueError) as e:
         raise ExtractError(str(e)) from e
 
@@ -225,7 +225,7 @@ def _run_locked(
         try:
             failures[stage] = features.run_stage(
                 store, stage, stage_cfg, build, devices, int(cfg.device.batch_size),
-                str(cfg.device.get("extract_precision", "fp32")),
+                str(cfg.device.get("inference_precision", "fp32")),
             )  # fmt: skip
         except Exception as e:
             # missing/corrupt weights, a bad custom embedder, a missing extra: the user's to fix;

@@ -91,8 +91,10 @@ def load_converter(
     f0: Any = "rmvpe",
     embedder: Any = None,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> VoiceConverter:
-    """Everything conversion needs from a `.pth`: its network, index, embedder and F0."""
+    """Everything conversion needs from a `.pth`: its network, index, embedder and F0;
+    `precision` fp32 | bf16 | fp16 | auto (`device.inference_precision`)."""
     from rvc.io.safe_load import ModelFileError
     from rvc.io.voice_model import load_voice_model
 
@@ -113,4 +115,5 @@ def load_converter(
                 raise ConverterLoadError(str(e)) from e
             check_dims(vm, emb, idx, path)
     check_dims(vm, emb, None)
-    return VoiceConverter(vm, emb, build_f0(f0, device) if vm.use_f0 else None, idx, device)
+    f0_model = build_f0(f0, device) if vm.use_f0 else None
+    return VoiceConverter(vm, emb, f0_model, idx, device, precision)

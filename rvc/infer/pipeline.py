@@ -20,6 +20,7 @@ from rvc.f0 import edit
 from rvc.f0.coarse import f0_to_coarse
 from rvc.infer import chunks as ck
 from rvc.infer.options import ConvertOptions
+from rvc.utils.device import autocast, autocast_dtype
 
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
 MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
@@ -75,7 +76,13 @@ class VoiceConverter:
     """
 
     def __init__(
-        self, voice: Any, embedder: Any, f0: Any = None, index: Any = None, device: str = "cpu"
+        self,
+        voice: Any,
+        embedder: Any,
+        f0: Any = None,
+        index: Any = None,
+        device: str = "cpu",
+        precision: str = "fp32",
     ):
         if voice.synthesizer is None:
             raise ValueError("the voice model's synthesizer is not built (use load_voice_model)")
@@ -87,6 +94,9 @@ class VoiceConverter:
             voice.synthesizer.remove_weight_norm()
         self.voice, self.embedder, self.f0, self.index = voice, embedder, f0, index
         self.device = torch.device(device)
+        # `device.inference_precision`: the embedder, F0 net and synthesizer under autocast
+        # (mels, F0 decoding and the NSF phase stay fp32)
+        self.dtype = autocast_dtype(precision, self.device)
         self.sample_rate = int(voice.sample_rate)
         self.hop = self.sample_rate // 100  # output samples per 10 ms frame
 
@@ -212,7 +222,9 @@ class VoiceConverter:
         bar = tqdm(
             plan, desc="convert", unit="chunk", disable=not progress or len(plan) < 2, leave=False
         )
-        out = np.concatenate([self._chunk(audio_pad, c, opts) for c in bar]).astype(np.float64)
+        with autocast(self.device, self.dtype):
+            chunks = [self._chunk(audio_pad, c, opts) for c in bar]
+        out = np.concatenate(chunks).astype(np.float64)
         if opts.rms_mix_rate != 1:
             out = rms_mix(audio, ck.SR, out, self.sample_rate, opts.rms_mix_rate)
         if opts.output_rate and opts.output_rate != self.sample_rate:

@@ -42,7 +42,7 @@ def extract_devices(accelerator: str, devices: Any) -> list[str]:
     return [d if isinstance(d, str) else f"cuda:{d}" for d in ids]
 
 
-EXTRACT_PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 def fast_bf16(device: str | torch.device) -> bool:
@@ -56,12 +56,12 @@ def fast_bf16(device: str | torch.device) -> bool:
     return dev.type == "cpu" and any(getattr(cpu, c, lambda: False)() for c in checks)
 
 
-def extract_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
-    """The autocast dtype of the extraction models for `device.extract_precision`
-    (None: plain fp32). `auto` is bf16 where `fast_bf16`, else fp32."""
-    if precision not in EXTRACT_PRECISIONS:
+def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype of the inference-mode models (F0, content, conversion) for
+    `device.inference_precision` (None: plain fp32). `auto` is bf16 where `fast_bf16`, else fp32."""
+    if precision not in PRECISIONS:
         raise ValueError(
-            f"device.extract_precision must be one of {list(EXTRACT_PRECISIONS)}, not '{precision}'"
+            f"device.inference_precision must be one of {list(PRECISIONS)}, not '{precision}'"
         )
     if precision == "auto":
         precision = "bf16" if fast_bf16(device) else "fp32"

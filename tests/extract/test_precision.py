@@ -1,4 +1,4 @@
-"""`device.extract_precision`: the F0 and content models under bf16 autocast stay within stated
+"""`device.inference_precision`: the F0 and content models under bf16 autocast stay within stated
 bounds of fp32 (F0 in cents and voicing; features by cosine and relative error), mels and
 decoding stay fp32, and a bad value is a clear error before any work."""
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rvc.demo.voice import synthesize_utterance
-from rvc.utils.device import autocast, extract_dtype, fast_bf16
+from rvc.utils.device import autocast, autocast_dtype, fast_bf16
 from tests.conftest import compose
 from tests.embedders.conftest import HIDDEN, save_tiny
 
@@ -36,12 +36,12 @@ def _f0_error(est, audio: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def test_precision_values():
-    assert extract_dtype("fp32", "cpu") is None
-    assert extract_dtype("bf16", "cpu") is BF16
-    assert extract_dtype("fp16", "cpu") is torch.float16
-    assert extract_dtype("auto", "cpu") is (BF16 if fast_bf16("cpu") else None)
-    with pytest.raises(ValueError, match="extract_precision.*'fp8'"):
-        extract_dtype("fp8", "cpu")
+    assert autocast_dtype("fp32", "cpu") is None
+    assert autocast_dtype("bf16", "cpu") is BF16
+    assert autocast_dtype("fp16", "cpu") is torch.float16
+    assert autocast_dtype("auto", "cpu") is (BF16 if fast_bf16("cpu") else None)
+    with pytest.raises(ValueError, match="inference_precision.*'fp8'"):
+        autocast_dtype("fp8", "cpu")
 
 
 def test_fcpe_bf16_within_15_cents_of_fp32(voice):
@@ -127,7 +127,7 @@ def inputs(tmp_path, voice) -> tuple[Path, Path]:
 
 def test_extraction_in_bf16_is_close_to_fp32(tmp_path, inputs):
     ref = _run(tmp_path / "fp32", *inputs).store
-    low = _run(tmp_path / "bf16", *inputs, "device.extract_precision=bf16").store
+    low = _run(tmp_path / "bf16", *inputs, "device.inference_precision=bf16").store
     assert sorted(ref.slices) == sorted(low.slices) and ref.slices
     for name, rec in ref.slices.items():
         fa = np.load(ref.path("features", rec)).astype(np.float32)
@@ -141,6 +141,6 @@ def test_extraction_in_bf16_is_close_to_fp32(tmp_path, inputs):
 def test_bad_precision_fails_before_slicing(tmp_path, inputs):
     from rvc.extract.pipeline import ExtractError
 
-    with pytest.raises(ExtractError, match="extract_precision.*'half'"):
-        _run(tmp_path / "x", *inputs, "device.extract_precision=half")
+    with pytest.raises(ExtractError, match="inference_precision.*'half'"):
+        _run(tmp_path / "x", *inputs, "device.inference_precision=half")
     assert not (tmp_path / "x").exists()  # nothing sliced, no store

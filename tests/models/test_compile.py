@@ -93,7 +93,9 @@ def _assert_train_match(model: Synthesizer, compiled, rtol: float, atol: float) 
     assert sum(g.abs().sum() for g in comp_grads) > 0
 
 
-@pytest.mark.parametrize("vocoder", CI_FIRST)
+# slow: the compiled `gan_step` test below covers G's training forward and backward in CI
+@pytest.mark.slow
+@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
 def test_training_forward_is_one_graph_and_matches_eager(vocoder: str) -> None:
     model = _model(vocoder).train()
     # aot_eager also traces the backward (what inductor compiles) but keeps eager kernels
@@ -101,11 +103,8 @@ def test_training_forward_is_one_graph_and_matches_eager(vocoder: str) -> None:
     _assert_train_match(model, compiled, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "vocoder",
-    ["HiFi-GAN", pytest.param("MRF HiFi-GAN", marks=pytest.mark.slow),
-     pytest.param("RefineGAN", marks=pytest.mark.slow)],
-)  # fmt: skip
+@pytest.mark.slow  # dynamic shapes serve `bench/train_step.py --dynamic`; training compiles static
+@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
 def test_varying_lengths_reuse_one_dynamic_graph(vocoder: str) -> None:
     from torch._dynamo.utils import counters
 
