@@ -15,6 +15,7 @@ loader is replaced by an adapter) and their synthesizer class with our synthesiz
     python bench/convert.py --threads 2                       # ours, 10 s on 2 CPU threads
     python bench/convert.py --threads 2 --webui /work/ref/webui
     python bench/convert.py --device cuda --seconds 30
+    python bench/convert.py --threads 2 --precision auto      # bf16 on AMX / AVX-512-bf16 CPUs
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class _StageClock:
         return out
 
 
-def build_ours(device: str, work: Path):
+def build_ours(device: str, work: Path, precision: str = "fp32"):
     """A VoiceConverter with real-size random networks (no downloads)."""
     from transformers import HubertConfig, HubertModel
 
@@ -81,7 +82,7 @@ def build_ours(device: str, work: Path):
         local_path=work / "hubert", weights="model.safetensors", device=device
     ).load()
     f0 = RMVPEEstimator(model_path=work / "rmvpe.pt", device=device)
-    return VoiceConverter(vm, emb.to(device), f0, None, device), work
+    return VoiceConverter(vm, emb.to(device), f0, None, device, precision), work
 
 
 def bench_ours(conv, audio: np.ndarray, runs: int) -> dict:
@@ -171,6 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16", "auto"],
+        help="device.inference_precision for ours (the WebUI's stays fp32)",
+    )
     p.add_argument("--webui", type=Path, default=None, help="an RVC WebUI checkout to compare with")
     p.add_argument("--skip-ours", action="store_true", help="with --webui: time only theirs")
     a = p.parse_args(argv)
@@ -181,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     audio, _ = synthesize_utterance(np.random.default_rng(0), 16000, duration=a.seconds)
     audio = (0.8 * audio / np.abs(audio).max()).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        conv, work = build_ours(a.device, Path(tmp))
+        conv, work = build_ours(a.device, Path(tmp), a.precision)
         result = {"bench": "convert", "seconds": a.seconds, "device": a.device,
-                  "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+                  "threads": torch.get_num_threads(), "precision": a.precision, "cpu": platform.processor() or platform.machine(),
                   "torch": torch.__version__}  # fmt: skip
         if not a.skip_ours:
             result["ours"] = bench_ours(conv, audio, a.runs)

@@ -45,12 +45,30 @@ def _load16k(store: FeatureStore, rec: SliceRecord) -> np.ndarray:
     return audio
 
 
-def f0_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[tuple[str, str]]:
+def _read_ahead(
+    store: FeatureStore, batches: Iterator[list[SliceRecord]]
+) -> Iterator[tuple[list[SliceRecord], cf.Future]]:
+    """Each batch with its audio, read by a background thread while the previous batch is in
+    the model: decoding overlaps model work (libsndfile releases the GIL)."""
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        previous = None
+        for batch in batches:
+            future = pool.submit(lambda b=batch: [_load16k(store, r) for r in b])
+            if previous is not None:
+                yield previous
+            previous = (batch, future)
+        if previous is not None:
+            yield previous
+
+
+def f0_batch(
+    model: Any, store: FeatureStore, recs: list[SliceRecord], audios: list[np.ndarray] | None = None
+) -> list[tuple[str, str]]:
     """Compute and write F0 (Hz + coarse) for a batch; return (name, error) for failures."""
     from rvc.f0.coarse import f0_to_coarse
 
     failures = []
-    outs = model.compute_batch([_load16k(store, r) for r in recs])
+    outs = model.compute_batch(audios or [_load16k(store, r) for r in recs])
     for rec, f0 in zip(recs, outs, strict=True):
         if not np.isfinite(f0).all():
             failures.append((rec.name, "F0 estimator returned NaN/Inf"))
@@ -61,13 +79,13 @@ def f0_batch(model: Any, store: FeatureStore, recs: list[SliceRecord]) -> list[t
 
 
 def feature_batch(
-    model: Any, store: FeatureStore, recs: list[SliceRecord]
+    model: Any, store: FeatureStore, recs: list[SliceRecord], audios: list[np.ndarray] | None = None
 ) -> list[tuple[str, str]]:
     """Embed a batch of slices with padding, write [frames, dim] float16 per slice."""
     import torch
 
     device = next(model.parameters(), torch.empty(0)).device
-    audios = [_load16k(store, r) for r in recs]
+    audios = audios or [_load16k(store, r) for r in recs]
     longest = max(len(a) for a in audios)
     x = torch.zeros(len(audios), longest, device=device)
     mask = torch.ones(len(audios), longest, dtype=torch.bool, device=device)  # True = padding
@@ -111,12 +129,19 @@ def _mark_mute(store: FeatureStore) -> None:
 
 
 def _guarded_batch(
-    stage: str, model: Any, store: FeatureStore, recs: list[SliceRecord], precision: Precision
+    stage: str,
+    model: Any,
+    store: FeatureStore,
+    recs: list[SliceRecord],
+    precision: Precision,
+    audios: cf.Future | None = None,
 ) -> list[tuple[str, str]]:
-    """One batch; if it raises, each slice alone, so one bad slice fails only itself."""
+    """One batch (its audio read ahead, or read here); if it raises, each slice alone, so one
+    bad slice fails only itself."""
     try:
+        loaded = audios.result() if audios is not None else None
         with autocast(*precision):
-            return BATCH_FNS[stage](model, store, recs)
+            return BATCH_FNS[stage](model, store, recs, loaded)
     except Exception as e:
         if len(recs) == 1:
             return [(recs[0].name, f"{type(e).__name__}: {e}")]
@@ -188,8 +213,8 @@ def run_stage(
     batches = _batches(todo, batch_size)
     if len(devices) <= 1:
         model = build(first)
-        for b in batches:
-            record(b, _guarded_batch(stage, model, store, b, prec))
+        for b, audios in _read_ahead(store, batches):
+            record(b, _guarded_batch(stage, model, store, b, prec, audios))
         if mute:
             with autocast(*prec):
                 write_mute(model, store)
