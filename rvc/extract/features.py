@@ -183,8 +183,8 @@ def run_stage(
     """Bring `stage` up to date for every slice; return (slice, error) failures.
 
     `precision` (`device.inference_precision`): the models run under autocast to bf16/fp16;
-    front-ends (mels) and outputs stay fp32. Like `batch_size`, it is not part of the stage's
-    hash: switching it does not redo finished slices.
+    RMVPE's mel, CREPE's decoding and the outputs stay fp32. Like `batch_size`, it is not part
+    of the stage's hash: switching it does not redo finished slices.
     """
     todo = store.stage_todo(stage, config)
     mute = _mute_todo(store, stage)

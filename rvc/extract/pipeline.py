@@ -128,12 +128,20 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
         # threads, not processes: decoding (ffmpeg, libsndfile), soxr and scipy's filters run
         # outside the GIL, and a spawned process pays seconds of imports before its first file
         # (10× the whole slicing of 2 minutes of audio)
-        with cf.ThreadPoolExecutor(workers) as pool:
+        import scipy.signal  # noqa: F401  first imports in one thread, not racing in the workers
+        import soxr  # noqa: F401
+
+        pool = cf.ThreadPoolExecutor(workers)
+        try:
             futs = [pool.submit(ingest_source, *j) for j in jobs]
             for fut in cf.as_completed(futs):
                 store.put_source(*fut.result())
                 store.save()  # each file is durable as soon as it is done
                 bar.update()
+        except BaseException:  # Ctrl-C or a failed save: stop, don't slice the rest first
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         for j in jobs:
             store.put_source(*ingest_source(*j))

@@ -92,9 +92,11 @@ def load_converter(
     embedder: Any = None,
     device: str = "cpu",
     precision: str = "fp32",
+    compile: bool | str = False,
 ) -> VoiceConverter:
     """Everything conversion needs from a `.pth`: its network, index, embedder and F0;
-    `precision` fp32 | bf16 | fp16 | auto (`device.inference_precision`)."""
+    `precision` fp32 | bf16 | fp16 | auto (`device.inference_precision`), `compile` the
+    vocoder through torch.compile (`device.compile`: true = inductor, or a backend name)."""
     from rvc.io.safe_load import ModelFileError
     from rvc.io.voice_model import load_voice_model
 
@@ -116,4 +118,4 @@ def load_converter(
             check_dims(vm, emb, idx, path)
     check_dims(vm, emb, None)
     f0_model = build_f0(f0, device) if vm.use_f0 else None
-    return VoiceConverter(vm, emb, f0_model, idx, device, precision)
+    return VoiceConverter(vm, emb, f0_model, idx, device, precision, compile)

@@ -20,7 +20,7 @@ from rvc.f0 import edit
 from rvc.f0.coarse import f0_to_coarse
 from rvc.infer import chunks as ck
 from rvc.infer.options import ConvertOptions
-from rvc.utils.device import autocast, autocast_dtype
+from rvc.utils.device import autocast, autocast_dtype, compile_backend
 
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
 MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
@@ -83,6 +83,7 @@ class VoiceConverter:
         index: Any = None,
         device: str = "cpu",
         precision: str = "fp32",
+        compile: bool | str = False,
     ):
         if voice.synthesizer is None:
             raise ValueError("the voice model's synthesizer is not built (use load_voice_model)")
@@ -92,10 +93,15 @@ class VoiceConverter:
 
         if has_weight_norm(voice.synthesizer):  # fold once: no weight recomputed per forward
             voice.synthesizer.remove_weight_norm()
+        backend = compile_backend(compile)
+        if backend is not None:
+            # `device.compile`: the vocoder (most of the time) through torch.compile; a chunk of a
+            # new length compiles once more, then dynamic shapes serve every other length
+            voice.synthesizer.dec.compile(backend=backend)
         self.voice, self.embedder, self.f0, self.index = voice, embedder, f0, index
         self.device = torch.device(device)
         # `device.inference_precision`: the embedder, F0 net and synthesizer under autocast
-        # (mels, F0 decoding and the NSF phase stay fp32)
+        # (RMVPE's mel, CREPE's decoding and the NSF phase stay fp32)
         self.dtype = autocast_dtype(precision, self.device)
         self.sample_rate = int(voice.sample_rate)
         self.hop = self.sample_rate // 100  # output samples per 10 ms frame

@@ -177,8 +177,9 @@ def run(cfg: DictConfig) -> InferResult:
         raise InferError(str(e)) from e
     try:
         converter = load_converter(
-            cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device, precision
-        )
+            cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device, precision,
+            cfg.device.get("compile", False),
+        )  # fmt: skip
     except (ConverterLoadError, MissingModelFileError, FileNotFoundError) as e:
         raise InferError(str(e)) from e
     inputs = (

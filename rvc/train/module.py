@@ -16,6 +16,7 @@ from torch import nn
 from rvc.models.commons import sequence_mask
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.step import GAN, Batch, StepHooks, compile_gan, gan_step
+from rvc.utils.device import compile_backend
 
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
@@ -25,17 +26,6 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 # data.frame_multiple lengths (8 by default) times the full and the last, smaller batch, more
 # under data.batch_size=auto; dynamo's default of 8 graphs per module would send the rest to eager
 RECOMPILE_LIMIT = 32
-
-
-def compile_backend(value: bool | str | None) -> str | None:
-    """`device.compile` -> a torch.compile backend: false/None -> None (eager), true ->
-    "inductor", any other string -> that backend (e.g. "aot_eager", "eager")."""
-    if value is None or isinstance(value, bool):
-        return "inductor" if value else None
-    text = str(value).strip()
-    if text.lower() in ("", "false", "none", "null"):
-        return None
-    return "inductor" if text.lower() == "true" else text
 
 
 class NonFiniteLossError(RuntimeError):

@@ -46,11 +46,11 @@ PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 def fast_bf16(device: str | torch.device) -> bool:
-    """Whether bf16 pays off here: a CUDA GPU with bf16, or a CPU with AMX or AVX-512-bf16
+    """Whether bf16 pays off here: an Ampere or newer GPU, or a CPU with AMX or AVX-512-bf16
     (elsewhere CPU bf16 is emulated and slower than fp32)."""
     dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type == "cuda":  # Ampere or newer: older GPUs only emulate bf16
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(dev)[0] >= 8
     cpu = torch.cpu
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private: may move
     return dev.type == "cpu" and any(getattr(cpu, c, lambda: False)() for c in checks)
@@ -72,3 +72,14 @@ def autocast(device: str | torch.device, dtype: torch.dtype | None):
     """`torch.autocast` on `device`'s type with `dtype`; a no-op context for None (fp32)."""
     dev = torch.device(device)
     return torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def compile_backend(value: bool | str | None) -> str | None:
+    """`device.compile` -> a torch.compile backend: false/None -> None (eager), true ->
+    "inductor", any other string -> that backend (e.g. "aot_eager", "eager")."""
+    if value is None or isinstance(value, bool):
+        return "inductor" if value else None
+    text = str(value).strip()
+    if text.lower() in ("", "false", "none", "null"):
+        return None
+    return "inductor" if text.lower() == "true" else text

@@ -119,8 +119,16 @@ def test_bad_voice_models_give_clear_errors(tmp_path):
             ArchitectureMismatchError,
             "dec.ups",
         ),
-        "wrong_ver.pth": (foreign_file(net, sr=40000, f0=1, version="v1"), ModelFileError, "768-dim"),
-        "sr.pth": (foreign_file(net, sr=32000, f0=1, version="v2"), ModelFileError, "'sr' says 32000"),
+        "wrong_ver.pth": (
+            foreign_file(net, sr=40000, f0=1, version="v1"),
+            ModelFileError,
+            "768-dim",
+        ),
+        "sr.pth": (
+            foreign_file(net, sr=32000, f0=1, version="v2"),
+            ModelFileError,
+            "'sr' says 32000",
+        ),
         "ckpt.pth": (
             {"model": net.state_dict(), "iteration": 1},
             ModelFileError,

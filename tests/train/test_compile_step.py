@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 
 import rvc.train.module as module_lib
 from rvc.io.voice_model import read_voice_model, save_voice_model
-from rvc.train.module import compile_backend
 from rvc.train.run import build_module
+from rvc.utils.device import compile_backend
 from tests.conftest import CONF_DIR
 from tests.train.conftest import batch_for, train_cfg
 
