@@ -166,18 +166,23 @@ def bench_webui(webui: Path, conv, work: Path, audio: np.ndarray, runs: int) -> 
             "rtf_cold": round(cold / secs, 3), "rtf_warm": round(warm / secs, 3)}  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def device_options(p: argparse.ArgumentParser) -> None:
+    """--device, --threads and --precision, as bench/convert.py and bench/extract.py take them."""
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--runs", type=int, default=3)
     p.add_argument(
         "--precision",
         default="fp32",
         choices=["fp32", "bf16", "fp16", "auto"],
-        help="device.inference_precision for ours (the WebUI's stays fp32)",
+        help="device.inference_precision for ours (the reference stays fp32)",
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    device_options(p)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--runs", type=int, default=3)
     p.add_argument("--webui", type=Path, default=None, help="an RVC WebUI checkout to compare with")
     p.add_argument("--skip-ours", action="store_true", help="with --webui: time only theirs")
     a = p.parse_args(argv)

@@ -147,18 +147,13 @@ def _rounded(d: dict, secs: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from convert import device_options
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu")
+    device_options(p)
     p.add_argument("--minutes", type=float, default=1.9)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--batch", type=int, default=4, help="device.batch_size and f0.batch_size")
     p.add_argument("--workers", type=int, default=2, help="device.num_workers (slicing)")
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        choices=["fp32", "bf16", "fp16", "auto"],
-        help="device.inference_precision for ours (the reference stays fp32)",
-    )
     p.add_argument("--webui", type=Path, default=None, help="an RVC WebUI checkout (reference F0)")
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("override", nargs="*", help="extra Hydra overrides for the extract config")
