@@ -31,13 +31,9 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+from convert import _timed, device_options, webui_importable  # bench/: scripts share helpers
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def make_models(work: Path) -> tuple[Path, Path]:
@@ -75,14 +71,10 @@ class _Clock:
         self.fn, self.key, self.seconds = fn, key, {}
 
     def __call__(self, *args, **kw):
-        _sync()
-        t = time.perf_counter()
-        try:
-            return self.fn(*args, **kw)
-        finally:
-            _sync()
-            k = self.key(args)
-            self.seconds[k] = self.seconds.get(k, 0.0) + time.perf_counter() - t
+        dt, out = _timed(self.fn, *args, **kw)
+        k = self.key(args)
+        self.seconds[k] = self.seconds.get(k, 0.0) + dt
+        return out
 
 
 def bench_ours(cfg) -> tuple[dict, object]:
@@ -109,8 +101,6 @@ def bench_reference(store, rmvpe: Path, hubert: Path, device: str, webui: Path |
 
     paths = [store.path("sliced16k", r) for r in store.slices.values()]
     if webui is not None:
-        from convert import webui_importable
-
         webui_importable(webui)
         from infer.lib.rmvpe import RMVPE  # their module, outside this repository
 
@@ -124,18 +114,13 @@ def bench_reference(store, rmvpe: Path, hubert: Path, device: str, webui: Path |
     emb = emb.to(device)
     clock = {"read": 0.0, "f0": 0.0, "features": 0.0}
     for p in paths:
-        t0 = time.perf_counter()
-        audio, _ = sf.read(p, dtype="float32")
-        t1 = time.perf_counter()
-        f0_fn(audio)
-        _sync()
-        t2 = time.perf_counter()
+        dt_read, (audio, _) = _timed(sf.read, p, dtype="float32")
+        dt_f0, _ = _timed(f0_fn, audio)
         with torch.inference_mode():
-            emb(torch.from_numpy(audio)[None].to(device))
-        _sync()
-        clock["read"] += t1 - t0
-        clock["f0"] += t2 - t1
-        clock["features"] += time.perf_counter() - t2
+            dt_features, _ = _timed(emb, torch.from_numpy(audio)[None].to(device))
+        clock["read"] += dt_read
+        clock["f0"] += dt_f0
+        clock["features"] += dt_features
     return {"total_s": sum(clock.values()), "stages_s": clock, "slices": len(paths)}
 
 
@@ -147,8 +132,6 @@ def _rounded(d: dict, secs: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from convert import device_options
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     device_options(p)
     p.add_argument("--minutes", type=float, default=1.9)

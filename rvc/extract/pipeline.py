@@ -181,20 +181,21 @@ def run(cfg: DictConfig) -> ExtractResult:
     params = _slice_params(cfg)
     try:  # before any work: a wrong device should not cost a slicing run
         devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
-        autocast_dtype(str(cfg.device.get("inference_precision", "fp32")), devices[0])
+        precision = str(cfg.device.get("inference_precision", "fp32"))
+        autocast_dtype(precision, devices[0])
     except (RuntimeError, ValueError) as e:
         raise ExtractError(str(e)) from e
 
     store = FeatureStore(cfg.paths.exp_dir)
     try:
         with store.lock():
-            return _run_locked(cfg, store, params, devices)
+            return _run_locked(cfg, store, params, devices, precision)
     except StoreLockedError as e:
         raise ExtractError(str(e)) from e
 
 
 def _run_locked(
-    cfg: DictConfig, store: FeatureStore, params: SliceParams, devices: list[str]
+    cfg: DictConfig, store: FeatureStore, params: SliceParams, devices: list[str], precision: str
 ) -> ExtractResult:
     store.clean_temp()
     ingested = reused = 0
@@ -233,7 +234,7 @@ def _run_locked(
         try:
             failures[stage] = features.run_stage(
                 store, stage, stage_cfg, build, devices, int(cfg.device.batch_size),
-                str(cfg.device.get("inference_precision", "fp32")),
+                precision,
             )  # fmt: skip
         except Exception as e:
             # missing/corrupt weights, a bad custom embedder, a missing extra: the user's to fix;

@@ -99,7 +99,12 @@ def load_converter(
     vocoder through torch.compile (`device.compile`: true = inductor, or a backend name)."""
     from rvc.io.safe_load import ModelFileError
     from rvc.io.voice_model import load_voice_model
+    from rvc.utils.device import autocast_dtype
 
+    try:
+        autocast_dtype(precision, device)  # a typo fails before any model is loaded
+    except ValueError as e:
+        raise ConverterLoadError(str(e)) from e
     try:
         vm = load_voice_model(voice, device=device)
     except (ModelFileError, OSError, KeyError, ValueError) as e:

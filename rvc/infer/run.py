@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from rvc.infer.options import ConvertOptions
 from rvc.infer.pipeline import ConversionError, VoiceConverter
-from rvc.utils.device import autocast_dtype
 
 log = logging.getLogger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines are not for users
@@ -170,15 +169,10 @@ def run(cfg: DictConfig) -> InferResult:
     if fmt not in FORMATS:
         raise InferError(f"format={fmt}: use one of {', '.join(FORMATS)}")
     device = "cuda" if cfg.device.accelerator in ("gpu", "cuda") else "cpu"
-    precision = str(cfg.device.get("inference_precision", "fp32"))
-    try:
-        autocast_dtype(precision, device)  # a typo fails before any model is loaded
-    except ValueError as e:
-        raise InferError(str(e)) from e
     try:
         converter = load_converter(
-            cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device, precision,
-            cfg.device.get("compile", False),
+            cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device,
+            str(cfg.device.get("inference_precision", "fp32")), cfg.device.get("compile", False),
         )  # fmt: skip
     except (ConverterLoadError, MissingModelFileError, FileNotFoundError) as e:
         raise InferError(str(e)) from e
