@@ -10,6 +10,9 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> None:
     from rvc.data.audit import print_audit
     from rvc.extract.pipeline import ExtractError, run
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party()
 
     try:
         result = run(cfg)

@@ -9,6 +9,9 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 def main(cfg: DictConfig) -> None:
     from rvc.infer.run import InferError, run, summary
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party()
 
     try:
         result = run(cfg)

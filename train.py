@@ -9,6 +9,9 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from rvc.train.run import TrainError, run
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party(lightning=True)
 
     try:
         result = run(cfg)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+
+from rvc.utils.device import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         conv, work = build_ours(a.device, Path(tmp), a.precision)
         result = {"bench": "convert", "seconds": a.seconds, "device": a.device,
-                  "threads": torch.get_num_threads(), "precision": a.precision, "cpu": platform.processor() or platform.machine(),
+                  "threads": torch.get_num_threads(), "precision": a.precision, "cpu": cpu_description(),
                   "torch": torch.__version__}  # fmt: skip
         if not a.skip_ours:
             result["ours"] = bench_ours(conv, audio, a.runs)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,8 @@ from pathlib import Path
 import soundfile as sf
 import torch
 from convert import _timed, device_options, webui_importable  # bench/: scripts share helpers
+
+from rvc.utils.device import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             "bench": "extract", "audio_s": round(secs, 1), "files": len(paths),
             "slices": len(store.slices), "device": a.device, "threads": torch.get_num_threads(),
             "batch": a.batch, "precision": a.precision, "overrides": a.override,
-            "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "cpu": cpu_description(), "torch": torch.__version__,
             "ours": _rounded(ours, secs),
         }  # fmt: skip
         if not a.skip_reference:

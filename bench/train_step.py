@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rvc.f0.coarse import f0_to_coarse
 from rvc.train.step import StepHooks, build_gan, compile_gan, gan_step
+from rvc.utils.device import cpu_description
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))  # 32k 40k 48k debug
@@ -61,19 +62,9 @@ def device_info(device: torch.device) -> dict:
         info["device_name"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
     else:
-        info["device_name"] = _cpu_name()
+        info["device_name"] = cpu_description()
         info["cpu_threads"] = torch.get_num_threads()
     return info
-
-
-def _cpu_name() -> str:
-    try:  # Linux; elsewhere fall back to what platform knows
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def synchronize(device: torch.device) -> None:

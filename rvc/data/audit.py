@@ -125,7 +125,7 @@ def print_audit(audit: dict[str, Any]) -> None:
         ("total minutes", f"{audit['total_minutes']:.2f}"),
         ("usable minutes", f"{audit['usable_minutes']:.2f}"),
         ("slices", str(audit["slices"])),
-        ("speakers", ", ".join(map(str, audit["speakers"]))),
+        ("speaker ids", ", ".join(map(str, audit["speakers"])) or "none"),
         ("SNR estimate", f"{audit['snr_db_median']} dB" if audit["snr_db_median"] else "n/a"),
     ]
     if "f0_hz" in audit:

@@ -10,7 +10,7 @@ Layout (everything below `root`)::
     features/<spk>/<name>.npy  content features per 20 ms frame [frames, dim] (float16)
     mute/features.npy          the embedder's features of 3 s of silence (training's mute slices)
     audit.json, audit.png      the dataset audit
-    .lock                      held by the run that is writing the store
+    .lock                      held by the run writing the store (rvc/data/writer_lock.py)
 
 The manifest is the single source of truth: a slice or stage output counts as done only once
 the manifest records it, and the manifest is rewritten atomically after each unit of work, so
@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rvc.data.writer_lock import StoreLockedError, hold  # noqa: F401  (the store's error, too)
 from rvc.utils import atomic
 
 MANIFEST = "manifest.json"
@@ -61,10 +61,6 @@ def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
 def array_hash(audio: np.ndarray) -> str:
     """Short sha256 of an array's bytes (slice identity for downstream stages)."""
     return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
-
-
-class StoreLockedError(RuntimeError):
-    """Another process holds the store's lock."""
 
 
 class MissingMuteError(FileNotFoundError):
@@ -231,20 +227,9 @@ class FeatureStore:
                 f"extract.py with that embedder or pick the matching one"
             )
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the store for one writer; a second run on it fails fast with a clear error."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
-            try:
-                import fcntl  # POSIX; the lock goes away with the process, even on kill -9
-
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except ImportError:
-                pass
-            except OSError as e:
-                raise StoreLockedError(f"{self.root}: another run is writing this store") from e
-            yield
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the store for one writer; a second run on it fails fast, naming the holder."""
+        return hold(self.root)
 
     # ---- loading (training, audit) ----------------------------------------------------------
     def ok_sources(self) -> list[SourceRecord]:

@@ -18,8 +18,9 @@ class FCPEEstimator(F0Estimator):
     Settings as RVC/Applio: `local_argmax` decoding, salience threshold 0.006, no interpolation of
     unvoiced frames. torchfcpe returns T//160 + 1 frames (its last repeats the one before; frame
     i covers samples 160·i − 432 … 160·i + 592); we keep the first T//160. Frames outside
-    [f0_min, f0_max] are set unvoiced (torchfcpe would clamp them). torchfcpe prints a warning
-    for samples outside [-1, 1]; normalise audio first.
+    [f0_min, f0_max] are set unvoiced (torchfcpe would clamp them). A clip with samples outside
+    [-1, 1] (a full-scale recording after the 48 Hz high-pass overshoots) is scaled to peak 1
+    first: torchfcpe prints an error line for such input, and pitch does not depend on the gain.
     """
 
     name = "fcpe"
@@ -55,6 +56,8 @@ class FCPEEstimator(F0Estimator):
     def _infer(self, audio: np.ndarray) -> np.ndarray:
         """Equal-length clips [B, T] → F0 [B, T // 160 + 1] in Hz."""
         model = self.load()
+        peak = np.abs(audio).max(axis=-1, keepdims=True)  # [B, 1]; per clip: batching stays exact
+        audio = np.where(peak > 1.0, audio / np.maximum(peak, 1.0), audio).astype(np.float32)
         wav = torch.from_numpy(audio).unsqueeze(-1)  # [B, T, 1]
         f0 = model.infer(
             wav,

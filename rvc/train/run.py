@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
+from rvc.data.writer_lock import describe
 from rvc.utils import atomic
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,8 @@ _RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 @contextlib.contextmanager
 def one_writer(out_dir: Path) -> Iterator[None]:
     """Hold `out_dir` for this run: a second train.py (or an extract.py, when `out_dir` is the
-    store) on the same folder fails fast. The store's lock (`.lock`, flock: freed on kill -9)."""
+    store) on the same folder fails fast. The store's lock (`.lock`, rvc/data/writer_lock.py):
+    this process's alone, so loader workers orphaned by a kill -9 do not keep it."""
     if any(os.environ.get(v, "0") not in ("", "0") for v in _RANK_VARS):
         yield
         return
@@ -202,8 +204,8 @@ def one_writer(out_dir: Path) -> Iterator[None]:
         held.enter_context(FeatureStore(out_dir, read=False).lock())
     except StoreLockedError as e:
         raise TrainError(
-            f"{out_dir}: another run is writing this folder (a train.py or extract.py still "
-            "running); wait for it to finish, or set out_dir= to another folder"
+            f"{out_dir}: another run is writing this folder ({describe(e.holder)}); wait for "
+            "it to finish, or set out_dir= to another folder"
         ) from e
     with held:
         yield

@@ -1,7 +1,9 @@
-"""Pick a torch device from a config string."""
+"""Pick a torch device from a config string; say what CPU this is."""
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,6 +56,29 @@ def fast_bf16(device: str | torch.device) -> bool:
     cpu = torch.cpu
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private: may move
     return dev.type == "cpu" and any(getattr(cpu, c, lambda: False)() for c in checks)
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and its bf16 kind, for benchmark rows: a figure or a bf16 tolerance
+    from an AMX / AVX-512-bf16 CPU (real bf16) says little about an AVX2 one (emulated)."""
+    if cpuinfo is None:
+        try:  # Linux; elsewhere only what platform knows
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    lines = cpuinfo.splitlines()
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = next(
+        (set(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("flags")), set()
+    )
+    kinds = [k for f, k in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512-bf16")) if f in flags]
+    if kinds:
+        isa = ", ".join(kinds) + ": real bf16"
+    elif flags:
+        isa = ("AVX2" if "avx2" in flags else "no AVX2") + ", no AVX-512-bf16/AMX: bf16 emulated"
+    else:
+        isa = "ISA unknown"
+    return f"{name or platform.processor() or platform.machine()} ({isa})"
 
 
 def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from rvc.data.store import FeatureStore
 from rvc.extract.pipeline import ExtractError
@@ -17,22 +18,17 @@ from rvc.extract.pipeline import run as extract
 from rvc.train.run import TrainError, one_writer
 from rvc.train.run import run as train
 from tests.conftest import compose
+from tests.data.lock_probe import locked_elsewhere
+from tests.reliability.files import assert_every_file_loads
 from tests.train.conftest import STORE_OPTIONS, train_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _is_locked(folder: Path) -> bool:
-    """Whether some other open file holds `folder/.lock` (the store's flock)."""
-    if not (folder / ".lock").exists():
-        return False
-    with open(folder / ".lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+    """Whether some process holds `folder/.lock`, probed from another process: POSIX record
+    locks never conflict within one process, and a probe here would drop this process's lock."""
+    return locked_elsewhere(folder)
 
 
 def test_a_second_training_run_on_the_folder_is_refused(tmp_path, store_root):
@@ -40,7 +36,8 @@ def test_a_second_training_run_on_the_folder_is_refused(tmp_path, store_root):
     cfg = train_cfg(store_root, f"out_dir={out}", "trainer.max_epochs=1", "callbacks.index=null")
     with FeatureStore(out, read=False).lock():  # what a first run holds while it trains
         t0 = time.monotonic()
-        with pytest.raises(TrainError, match=rf"{out}: another run is writing this folder"):
+        refusal = rf"{out}: another run is writing this folder \(pid {os.getpid()}, this process"
+        with pytest.raises(TrainError, match=refusal):
             train(cfg)
         assert time.monotonic() - t0 < 10  # refused up front, not after building the model
     assert not (out / "checkpoints").exists()  # the refused run wrote nothing
@@ -73,10 +70,10 @@ def test_ranks_of_a_distributed_run_share_rank_0s_lock(tmp_path, monkeypatch):
                 pass
 
 
-def _cmd(store_root: Path, out: Path, *overrides: str) -> list[str]:
+def _cmd(store_root: Path, out: Path, *overrides: str, workers: int = 0) -> list[str]:
     return [
         sys.executable, str(ROOT / "train.py"), "name=t", f"paths.root={store_root}",
-        f"out_dir={out}", *STORE_OPTIONS, "pretrained=none", "device.num_workers=0",
+        f"out_dir={out}", *STORE_OPTIONS, "pretrained=none", f"device.num_workers={workers}",
         "callbacks.progress=null", "callbacks.index=null", "trainer.enable_model_summary=false",
         *overrides,
     ]  # fmt: skip
@@ -95,9 +92,80 @@ def test_two_train_processes_on_one_folder(tmp_path, store_root):
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         assert second.returncode == 1, second.stderr[-2000:]
         assert f"error: {out}: another run is writing this folder" in second.stderr
+        assert f"(pid {first.pid}: {sys.executable} {ROOT / 'train.py'} name=t" in second.stderr
         assert "Traceback" not in second.stderr
         assert first.poll() is None  # the first run goes on, untouched
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert not _is_locked(out)  # kill -9 frees the lock: no stale lock to clean by hand
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` forked (its DataLoader workers), from /proc."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _epoch_of(ckpt: Path) -> int:
+    try:
+        return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"])
+    except Exception:  # being replaced right now
+        return -1
+
+
+@pytest.mark.slow
+def test_a_rerun_right_after_kill_9_with_loader_workers_starts_and_resumes_exactly(
+    tmp_path, store_root
+):
+    # the workers forked while the lock was held outlive a kill -9 of train.py for a while;
+    # they must not keep the folder from the rerun
+    opts = ["trainer.max_epochs=4", "data.batch_size=2", "callbacks.early_stopping=null",
+            "callbacks.evaluation=null", "trainer.log_every_n_steps=1"]  # fmt: skip
+    whole = tmp_path / "whole"
+    subprocess.run(_cmd(store_root, whole, *opts, workers=2), check=True, capture_output=True,
+                   cwd=tmp_path, timeout=300)  # fmt: skip
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(store_root, killed, *opts, workers=2), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = killed / "checkpoints" / "last.ckpt"
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if last.exists() and _epoch_of(last) >= 1:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the next epoch
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -9, "the run finished before it could be killed"
+        assert len(workers) >= 2, "the run had no loader workers to orphan"
+        # at once, no sleep: the orphans may still be alive, the rerun must start
+        resumed = subprocess.run(_cmd(store_root, killed, *opts, "ckpt_path=last", workers=2),
+                                 capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert "another run is writing" not in resumed.stderr
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = torch.load(whole / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    b = torch.load(last, map_location="cpu", weights_only=False)
+    assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"] == 3
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    assert assert_every_file_loads(killed)[".ckpt"] >= 1
+    assert not _is_locked(killed)

@@ -60,7 +60,7 @@ def test_callbacks_instantiate(tmp_path):
     built = {k: instantiate(v) for k, v in cfg.callbacks.items()}
     assert {type(b).__name__ for b in built.values()} == {
         "EvaluationMetrics", "ModelCheckpoint", "EarlyStopping", "VoiceModelExport", "BuildIndex",
-        "RichProgressBar", "LearningRateMonitor",
+        "ProgressBar", "LearningRateMonitor",
     }  # fmt: skip
     # first, so val/score (when weighted) exists before checkpoint, plateau and export read it
     assert (
