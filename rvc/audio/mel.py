@@ -51,15 +51,42 @@ def mel_basis(
     return basis
 
 
-def spectrogram(y: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
-    """Linear magnitude spectrogram of y [B, T] or [B, 1, T] -> [B, n_fft // 2 + 1, frames]."""
+def _reflect_pad_each(y: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
+    """y [B, T] reflect-padded by `pad` at both ends of each item's own length [B] -> [B, T + 2·pad].
+
+    What `F.pad(mode="reflect")` does to a lone clip, for every item of a zero-padded batch at
+    once: one gather with index arithmetic, no Python loop and no host read. Positions past an
+    item's reflected end read clamped garbage; the caller zeroes those frames.
+    """
+    k = torch.arange(-pad, y.size(-1) + pad, device=y.device)[None]  # [1, T + 2·pad]
+    last = (lengths.to(k.device) - 1)[:, None]  # [B, 1]
+    idx = torch.where(k < 0, -k, torch.where(k > last, 2 * last - k, k))
+    return torch.gather(y, 1, idx.clamp(0, y.size(-1) - 1))
+
+
+def spectrogram(
+    y: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    lengths: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Linear magnitude spectrogram of y [B, T] or [B, 1, T] -> [B, n_fft // 2 + 1, frames].
+
+    With `lengths` [B] (valid samples, multiples of the hop) each item is transformed over its
+    own length, as RVC/Applio do per clip before padding: its frames do not depend on its
+    batch-mates or on the padding, and frames past its end are 0 (as Applio's collate pads).
+    """
     if y.dim() == 3:
         y = y.squeeze(1)
     if y.dim() == 1:
         y = y.unsqueeze(0)
     y = y.to(_compute_dtype(y.dtype))
     pad = (n_fft - hop_length) // 2
-    y = torch.nn.functional.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    if lengths is None:
+        y = torch.nn.functional.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    else:
+        y = _reflect_pad_each(y, lengths, pad)
     spec = torch.stft(
         y,
         n_fft=n_fft,
@@ -72,7 +99,12 @@ def spectrogram(y: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -
         return_complex=True,
     )
     # the 1e-6 floor keeps the gradient of sqrt finite at silent bins (RVC's choice)
-    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)  # [B, F, frames]
+    mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)  # [B, F, frames]
+    if lengths is not None:
+        frames = torch.arange(mag.size(-1), device=mag.device)
+        valid = frames[None] < (lengths.to(mag.device) // hop_length)[:, None]  # [B, frames]
+        mag = torch.where(valid[:, None], mag, 0.0)
+    return mag
 
 
 def spec_to_mel(
@@ -126,9 +158,10 @@ class MelSpectrogram(nn.Module):
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)
 
-    def spectrogram(self, y: torch.Tensor) -> torch.Tensor:
-        """Linear magnitude [B, n_fft // 2 + 1, frames] of y [B, T] or [B, 1, T]."""
-        return spectrogram(y, self.n_fft, self.hop_length, self.win_length)
+    def spectrogram(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Linear magnitude [B, n_fft // 2 + 1, frames] of y [B, T] or [B, 1, T]; with
+        `lengths` [B] (samples) each item over its own length (see `spectrogram`)."""
+        return spectrogram(y, self.n_fft, self.hop_length, self.win_length, lengths)
 
     def spec_to_mel(self, spec: torch.Tensor) -> torch.Tensor:
         """Log-mel [B, n_mels, frames] of a linear magnitude spectrogram."""

@@ -4,7 +4,9 @@ Shared by the NSF HiFi-GAN (harmonic_num 0) and the MRF HiFi-GAN (harmonic_num 8
 Applio's NSF generator: phase is the running sum of f0 / sr over the nearest-upsampled F0,
 accumulated per frame modulo 1 so float32 keeps its precision on long inputs; unvoiced
 samples (f0 <= threshold) get only noise of std sine_amp / 3. Noise and the harmonics' random
-start phases come from the global RNG, so outputs repeat under `torch.manual_seed`.
+start phases come from the global RNG, so outputs repeat under `torch.manual_seed`. The start
+phases are one set per batch for the NSF HiFi-GAN and one set per item for the MRF HiFi-GAN
+(`per_item_phase`), as each of Applio's generators draws them: same RNG draws, same outputs.
 `SineSource` (settings + noise mix) is also the base of RefineGAN's sample-rate source.
 """
 
@@ -26,8 +28,10 @@ class SineSource(nn.Module):
         sine_amp: float = 0.1,
         noise_std: float = 0.003,
         voiced_threshold: float = 0.0,
+        per_item_phase: bool = False,
     ) -> None:
         super().__init__()
+        self.per_item_phase = per_item_phase
         self.sample_rate = int(sample_rate)
         self.harmonic_num = int(harmonic_num)
         self.dim = self.harmonic_num + 1
@@ -60,7 +64,8 @@ class SineGen(SineSource):
         harmonics = torch.arange(1, self.dim + 1, device=device, dtype=f0.dtype)  # [dim]
         phase = phase * harmonics.view(1, 1, -1)  # [B, T·upp, dim]
         # random start phase for the overtones only; the fundamental starts at 0
-        start = torch.rand(1, 1, self.dim, device=device)
+        # [B or 1, 1, dim]: rand(B, 1, dim) draws what Applio's MRF rand(B, dim) draws
+        start = torch.rand(b if self.per_item_phase else 1, 1, self.dim, device=device)
         start = start * (harmonics.view(1, 1, -1) > 1)
         sine_waves = torch.sin(2 * math.pi * (phase + start)) * self.sine_amp
 
@@ -79,10 +84,11 @@ class SourceModuleHnNSF(nn.Module):
         sine_amp: float = 0.1,
         add_noise_std: float = 0.003,
         voiced_threshold: float = 0.0,
+        per_item_phase: bool = False,
     ) -> None:
         super().__init__()
         self.l_sin_gen = SineGen(
-            sample_rate, harmonic_num, sine_amp, add_noise_std, voiced_threshold
+            sample_rate, harmonic_num, sine_amp, add_noise_std, voiced_threshold, per_item_phase
         )
         self.l_linear = nn.Linear(harmonic_num + 1, 1)
 

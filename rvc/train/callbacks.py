@@ -16,6 +16,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from rvc.io.voice_model import save_voice_model
+from rvc.train.module import generator_steps
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class VoiceModelExport(Callback):
             model_name=self.name,
             vocoder=g.vocoder,
             epoch=trainer.current_epoch + 1,  # epochs completed, as RVC counts
-            step=trainer.global_step,
+            step=generator_steps(trainer),  # batches, as RVC counts (not Lightning's 2 per batch)
             author=self.author,
             embedder_model=self.embedder_model,
             dataset_length=getattr(dm, "dataset_length", None),
@@ -84,7 +85,9 @@ class VoiceModelExport(Callback):
         epoch = trainer.current_epoch + 1
         if self.every_n_epochs and epoch % self.every_n_epochs == 0 and trainer.is_global_zero:
             self.export(
-                trainer, module, self.out_dir / f"{self.name}_e{epoch}_s{trainer.global_step}.pth"
+                trainer,
+                module,
+                self.out_dir / f"{self.name}_e{epoch}_s{generator_steps(trainer)}.pth",
             )
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

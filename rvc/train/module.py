@@ -28,6 +28,16 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 RECOMPILE_LIMIT = 32
 
 
+def generator_steps(trainer: L.Trainer) -> int:
+    """Optimizer steps of G so far: the step RVC and Applio show and save (one per batch).
+
+    Lightning's `global_step` counts every optimiser's steps, two per batch here (D and G step
+    together in `gan_step`); restored from the checkpoint, so this stays exact on resume. With
+    `accumulate` > 1 it counts G's updates, not micro-batches.
+    """
+    return trainer.global_step // max(1, len(trainer.optimizers))
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or Inf; the run stops before anything is saved from it."""
 
@@ -138,7 +148,7 @@ class RVCModule(L.LightningModule):
         if bool(self.nonfinite):
             raise NonFiniteLossError(
                 f"a training loss became NaN/Inf in epoch {self.current_epoch} "
-                f"(step {self.global_step}); stopped. The last good checkpoint and voice model "
+                f"(step {generator_steps(self.trainer)}); stopped. The last good checkpoint and voice model "
                 "were kept. Lower optim.lr, set grad_clip, or use fp32 (device=cpu/gpu)."
             )
 
@@ -190,4 +200,6 @@ class RVCModule(L.LightningModule):
 
             sr = self.gan.generator.sample_rate
             folder = self.media_dir / f"epoch{self.current_epoch:04d}"
-            log_examples(self.trainer.loggers, self.global_step, self._val_examples, sr, folder)
+            log_examples(
+                self.trainer.loggers, generator_steps(self.trainer), self._val_examples, sr, folder
+            )

@@ -259,6 +259,7 @@ def _fit(trainer, module, datamodule, ckpt: str | None, out_dir: Path) -> None:
 
 def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, name: str):
     from rvc.train.callbacks import BuildIndex, VoiceModelExport
+    from rvc.train.module import generator_steps
 
     export = next((c for c in callbacks if isinstance(c, VoiceModelExport)), None)
     index = next((c for c in callbacks if isinstance(c, BuildIndex)), None)
@@ -273,7 +274,7 @@ def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, na
         voice_model=voice,
         index=index_path,
         epochs=trainer.current_epoch,
-        steps=trainer.global_step // 2,  # Lightning counts each optimiser's steps
+        steps=generator_steps(trainer),
         metrics=metrics,
     )
 

@@ -45,8 +45,11 @@ class GAN(nn.Module):
     def generate(self, batch: Batch) -> tuple[TrainOutput, torch.Tensor]:
         """Training forward on a batch -> (generator outputs, the real segment [B, 1, S·hop])."""
         g = self.generator
-        # RVC's padding gives exactly one frame per hop: spec frames == phone frames
-        spec = self.mel.spectrogram(batch["wave"])  # [B, F, T]
+        # RVC's padding gives exactly one frame per hop: spec frames == phone frames. Each item
+        # over its own length, as Applio's per-clip spectrogram: its last frames reflect its own
+        # audio, not the batch's zero padding
+        lengths = batch["phone_lengths"] * self.mel.hop_length  # [B] valid samples
+        spec = self.mel.spectrogram(batch["wave"], lengths)  # [B, F, T]
         pitch, pitchf = (batch["pitch"], batch["pitchf"]) if g.use_f0 else (None, None)
         out = g(
             batch["phone"], batch["phone_lengths"], pitch, pitchf, spec, batch["phone_lengths"],

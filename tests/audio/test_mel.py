@@ -84,3 +84,24 @@ def test_gradient_flows_through_log_mel():
     y = (torch.randn(1, 3200) * 0.1).requires_grad_()
     mel_spectrogram(y, 32000, 1024, 320, 1024, 80).mean().backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_each_item_spectrogram_ignores_its_batch_mates_and_padding():
+    # issue 17 §5a: a short item padded up to a longer one's length gives the frames it gives
+    # alone (reflection at its own end, as Applio's per-clip STFT); frames past its end are 0
+    hop, n_fft = 400, 2048
+    g = torch.Generator().manual_seed(0)
+    short, long = torch.randn(1, 30 * hop, generator=g), torch.randn(1, 50 * hop, generator=g)
+    batch = torch.zeros(2, 50 * hop)
+    batch[0, : 30 * hop], batch[1] = short[0], long[0]
+    spec = spectrogram(batch, n_fft, hop, n_fft, torch.tensor([30 * hop, 50 * hop]))
+    alone = spectrogram(short, n_fft, hop, n_fft)[0]
+    scale = alone.max()
+    assert torch.allclose(spec[0, :, :30], alone, rtol=0, atol=1e-5 * scale)
+    assert torch.allclose(
+        spec[1], spectrogram(long, n_fft, hop, n_fft)[0], rtol=0, atol=1e-5 * scale
+    )
+    assert torch.all(spec[0, :, 30:] == 0)
+    # without lengths the padding leaks into the short item's last frames (what this fixes)
+    leaky = spectrogram(batch, n_fft, hop, n_fft)[0, :, :30]
+    assert (leaky - alone).abs().max() > 0.05 * scale

@@ -68,3 +68,18 @@ def test_source_follows_linear_dtype(dtype):
     src = SourceModuleHnNSF(16000).to(dtype)
     out = src(torch.full((1, 4), 100.0), 10)
     assert out.dtype == dtype and out.shape == (1, 1, 40)
+
+
+def test_overtone_start_phases_per_batch_or_per_item():
+    # issue 17 §5d: Applio's NSF HiFi-GAN draws one set of start phases per batch, its MRF
+    # HiFi-GAN one per item; with identical inputs only the per-item source differs by row
+    f0 = torch.full((2, 16), 200.0)
+    shared = SineGen(40000, harmonic_num=8, noise_std=0.0)
+    torch.manual_seed(0)
+    a, _ = shared(f0, 40)
+    assert torch.equal(a[0], a[1])
+    per_item = SineGen(40000, harmonic_num=8, noise_std=0.0, per_item_phase=True)
+    torch.manual_seed(0)
+    b, _ = per_item(f0, 40)
+    assert not torch.allclose(b[0, :, 1:], b[1, :, 1:])
+    assert torch.allclose(b[0, :, 0], b[1, :, 0])  # the fundamental starts at 0 in both

@@ -50,6 +50,11 @@ def test_tiny_run_writes_a_voice_model_and_an_index(tmp_path, store_root):
     media = list((tmp_path / "run" / "media").rglob("*"))
     assert any(p.suffix == ".wav" for p in media) and any(p.name.endswith("_f0.png") for p in media)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    # steps are batches, as RVC counts them (Lightning's global_step counts D and G: 2 per batch)
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
+    assert ckpt["global_step"] == 2 * batches and res.steps == batches
+    assert vm.metadata["step"] == batches
     assert not list((tmp_path / "run").rglob(".*.pth")) and not list(
         (tmp_path / "run").rglob(".*.index")
     )

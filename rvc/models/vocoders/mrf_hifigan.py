@@ -71,7 +71,10 @@ class MRFHiFiGAN(nn.Module):
         self.upsample_rates = [int(u) for u in upsample_rates]
         self.upp = math.prod(self.upsample_rates)
         self.checkpointing = checkpointing
-        self.m_source = SourceModuleHnNSF(parse_sample_rate(sr), harmonic_num=harmonic_num)
+        # overtone start phases drawn per item, as Applio's MRF generator does
+        self.m_source = SourceModuleHnNSF(
+            parse_sample_rate(sr), harmonic_num=harmonic_num, per_item_phase=True
+        )
         self.conv_pre = wn(nn.Conv1d(initial_channel, upsample_initial_channel, 7, padding=3))
 
         self.upsamples = nn.ModuleList()
