@@ -118,7 +118,11 @@ def print_audit(audit: dict[str, Any]) -> None:
     from rich.markup import escape  # file names like "take[/x].wav" are not markup
     from rich.table import Table
 
-    t = Table(title=escape(f"dataset audit: {audit['experiment']}"), show_header=False)
+    # no borders: the audit is a few key-value lines, the demo output should fit on one screen
+    t = Table(
+        title=escape(f"dataset audit: {audit['experiment']}"), show_header=False, box=None,
+        title_justify="left",
+    )
     rec = audit["recommendation"]
     rows = [
         ("files used", f"{audit['files_used']} of {audit['files']}"),

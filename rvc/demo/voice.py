@@ -308,11 +308,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speakers", type=int, default=1)
     p.add_argument("--sr", type=int, default=40000)
     p.add_argument("--n-files", type=int, default=None, help="clips per speaker (~20 s each)")
+    p.add_argument("--verbose", action="store_true", help="also print each clip and its length")
     a = p.parse_args(argv)
     paths = make_demo_dataset(a.out_dir, a.minutes, a.sr, a.seed, a.n_files, a.speakers)
-    for path in paths:
-        print(f"{path}  {sf.info(str(path)).duration:.2f} s")
-    print(f"wrote {len(paths)} clips, {a.minutes:g} min per speaker; true F0 in {a.out_dir}/truth")
+    if a.verbose:
+        for path in paths:
+            print(f"{path}  {sf.info(str(path)).duration:.2f} s")
+    print(
+        f"wrote {len(paths)} clips to {a.out_dir}, {a.minutes:g} min per speaker "
+        f"({a.speakers} speaker{'s' if a.speakers > 1 else ''}); true F0 in {a.out_dir}/truth"
+    )
 
 
 if __name__ == "__main__":

@@ -231,6 +231,7 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     )
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log.info("%s", describe_start(trainer, module, max_epochs))
     if auto_batch:
         _tune_batch_size(trainer, module, datamodule, int(cfg.data.get("auto_batch_trials", 6)))
     try:
@@ -240,6 +241,20 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
         for lg in loggers:
             if type(lg).__name__ == "WandbLogger":
                 lg.experiment.finish()
+
+
+def describe_start(trainer, module, max_epochs: int) -> str:
+    """One line in place of Lightning's hardware lines and 12-line model summary."""
+    from lightning.pytorch.utilities.model_summary import get_human_readable_count as count
+
+    gan = module.gan
+    n_g = sum(p.numel() for p in gan.generator.parameters())
+    n_d = sum(p.numel() for p in gan.discriminator.parameters())
+    where = f"{trainer.num_devices} × {trainer.strategy.root_device.type}"
+    return (
+        f"training {max_epochs} epochs on {where}, precision {trainer.precision}: "
+        f"G {count(n_g)}, D {count(n_d)} parameters"
+    )
 
 
 def _fit(trainer, module, datamodule, ckpt: str | None, out_dir: Path) -> None:

@@ -18,9 +18,16 @@ QUIET_LOGGERS = (
     "matplotlib.font_manager",  # "generated new fontManager" on a first run
 )
 
-# Lightning logs its adverts through rank_zero_info, on this logger
+# Lightning logs its adverts and hardware lines through rank_zero_info, on this logger
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"
-ADVERT_PREFIX = "💡 Tip:"  # litlogger / litmodels advertisements
+DROPPED_PREFIXES = (
+    "💡 Tip:",  # litlogger / litmodels advertisements
+    # "GPU available: False, used: False", a line per accelerator kind: run.py's start line
+    # says which device and precision are used
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -33,9 +40,9 @@ class ConsoleFormatter(logging.Formatter):
         return f"{record.levelname} [{record.name}] {msg}"
 
 
-class _DropAdverts(logging.Filter):
+class _DropChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(ADVERT_PREFIX)
+        return not str(record.msg).startswith(DROPPED_PREFIXES)
 
 
 def quiet_third_party(lightning: bool = False) -> None:
@@ -44,8 +51,8 @@ def quiet_third_party(lightning: bool = False) -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     rank_zero = logging.getLogger(LIGHTNING_INFO_LOGGER)
-    if not any(isinstance(f, _DropAdverts) for f in rank_zero.filters):
-        rank_zero.addFilter(_DropAdverts())
+    if not any(isinstance(f, _DropChatter) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropChatter())
     _filter_warnings()
     if lightning:
         import lightning as _  # noqa: F401  its import adds the handler that _one_handler removes

@@ -167,8 +167,16 @@ def test_dataset_layout_duration_and_bytes(tmp_path):
 
 
 def test_cli_prints_what_it_wrote(tmp_path, capsys):
-    main([str(tmp_path), "--minutes", "0.2", "--sr", "16000"])
+    main([str(tmp_path), "--minutes", "0.5", "--sr", "16000"])
+    out = capsys.readouterr().out.splitlines()
+    wavs = sorted(tmp_path.glob("*.wav"))
+    assert len(wavs) == 2 and len(out) == 1  # one line for the folder, not one per clip
+    assert out[0].startswith(f"wrote 2 clips to {tmp_path}, 0.5 min per speaker")
+    assert (tmp_path / "truth" / f"{wavs[0].stem}.f0.npy").exists()
+
+
+def test_cli_verbose_lists_each_clip(tmp_path, capsys):
+    main([str(tmp_path), "--minutes", "0.2", "--sr", "16000", "--verbose"])
     out = capsys.readouterr().out
     wavs = sorted(tmp_path.glob("*.wav"))
     assert wavs and all(str(w) in out for w in wavs)
-    assert (tmp_path / "truth" / f"{wavs[0].stem}.f0.npy").exists()
