@@ -120,7 +120,9 @@ def print_audit(audit: dict[str, Any]) -> None:
 
     # no borders: the audit is a few key-value lines, the demo output should fit on one screen
     t = Table(
-        title=escape(f"dataset audit: {audit['experiment']}"), show_header=False, box=None,
+        title=escape(f"dataset audit: {audit['experiment']}"),
+        show_header=False,
+        box=None,
         title_justify="left",
     )
     rec = audit["recommendation"]

@@ -20,6 +20,7 @@ from rvc.train.run import run as train
 from tests.conftest import compose
 from tests.data.lock_probe import locked_elsewhere
 from tests.reliability.files import assert_every_file_loads
+from tests.reliability.runs import wait_into_second_epoch
 from tests.train.conftest import STORE_OPTIONS, train_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,13 +115,6 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _epoch_of(ckpt: Path) -> int:
-    try:
-        return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"])
-    except Exception:  # being replaced right now
-        return -1
-
-
 @pytest.mark.slow
 def test_a_rerun_right_after_kill_9_with_loader_workers_starts_and_resumes_exactly(
     tmp_path, store_root
@@ -139,12 +133,7 @@ def test_a_rerun_right_after_kill_9_with_loader_workers_starts_and_resumes_exact
     last = killed / "checkpoints" / "last.ckpt"
     workers: list[int] = []
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            if last.exists() and _epoch_of(last) >= 1:
-                break
-            time.sleep(0.05)
-        time.sleep(0.3)  # into the next epoch
+        wait_into_second_epoch(proc, last)
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -9, "the run finished before it could be killed"
