@@ -15,6 +15,7 @@ from torch import nn
 
 from rvc.models.commons import sequence_mask
 from rvc.models.synthesizer import Synthesizer
+from rvc.train.precision import check_loss_scaling
 from rvc.train.step import GAN, Batch, StepHooks, compile_gan, gan_step
 from rvc.utils.device import compile_backend
 
@@ -90,6 +91,9 @@ class RVCModule(L.LightningModule):
         cfg.recompile_limit = max(cfg.recompile_limit, RECOMPILE_LIMIT)
         compile_gan(self.gan, backend=self.compile_backend, dynamic=False)
         self._compiled = True
+
+    def on_fit_start(self) -> None:
+        check_loss_scaling(self.trainer)  # fp16: GanMixedPrecision, never Lightning's own scaler
 
     def configure_optimizers(self):
         opt_g = self.optimizer_factory(self.gan.generator.parameters())

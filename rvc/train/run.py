@@ -214,6 +214,8 @@ def one_writer(out_dir: Path) -> Iterator[None]:
 def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     import lightning as L
 
+    from rvc.train.precision import precision_args
+
     max_epochs = _max_epochs(cfg, store)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _set_backends(cfg)
@@ -226,9 +228,11 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
         load_pretrained(cfg, module)
     callbacks = _instantiate_all(cfg.callbacks)
     loggers = _instantiate_all(cfg.logger)
+    # fp16 (the t4 preset): GanMixedPrecision, one loss-scale update per batch as Applio's
     trainer: L.Trainer = instantiate(
-        cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False
-    )
+        cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False,
+        **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
+    )  # fmt: skip
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("%s", describe_start(trainer, module, max_epochs))
