@@ -94,9 +94,7 @@ def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any
     dim = voice.text_enc_hidden_dim
     version = "v1" if dim == 256 else "v2"
     keys = set(cfg.keys())
-    overrides: dict[str, Any] = {
-        k: v for k, v in (("version", version), ("dim", dim)) if k in keys
-    }
+    overrides: dict[str, Any] = {k: v for k, v in (("version", version), ("dim", dim)) if k in keys}
     if _takes(cfg, "v1_layer"):
         if version == "v1":
             from rvc.io.v1_layer import choose_v1_layer

@@ -40,7 +40,9 @@ def _embedder(root, layer="auto"):
 
 
 def _load(root, name: str, layer="auto"):
-    return load_converter(root / f"{name}.pth", index=None, f0="pm", embedder=_embedder(root, layer))
+    return load_converter(
+        root / f"{name}.pth", index=None, f0="pm", embedder=_embedder(root, layer)
+    )
 
 
 def _convert(root, name: str, layer="auto"):

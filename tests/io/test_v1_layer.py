@@ -119,3 +119,24 @@ def test_extraction_reads_9_for_auto_and_the_store_records_only_what_differs():
     rec = features_stage_config({**v1, "v1_layer": "12"})
     assert rec == {**v1, "v1_layer": 12}
     assert store_v1_layer(rec) == 12 and store_v1_layer(v1) == 9
+
+
+def test_rvc_model_export_records_and_info_shows_the_layer(tmp_path, capsys):
+    from rvc.io.checkpoints import save_checkpoint
+    from rvc.io.cli import describe, main
+
+    save_checkpoint(
+        tmp_path / "G_10.pth", tiny_synth(version="v1"), iteration=1, learning_rate=1e-4
+    )
+    out = tmp_path / "v1.pth"
+    assert (
+        main(["export", str(tmp_path / "G_10.pth"), str(out), "--name", "v", "--v1-layer", "12"])
+        == 0
+    )
+    assert describe(out)["v1 layer"] == "12 (the file records v1_layer=12)"
+    assert describe(_file(tmp_path, APPLIO_328).path)["v1 layer"].startswith("12 (an Applio 3.2.5")
+    assert describe(_file(tmp_path, WEBUI, "w.pth").path)["v1 layer"].startswith("9 (RVC's layer")
+    assert main(["info", str(out)]) == 0 and "v1 layer" in capsys.readouterr().out
+    v2 = tiny_synth()
+    save_voice_model(tmp_path / "v2.pth", v2, v2.config, model_name="v2")
+    assert describe(tmp_path / "v2.pth")["v1 layer"] is None  # v2: no row

@@ -57,8 +57,17 @@ def test_v2_and_layerless_embedders_are_left_alone(tmp_path):
     v2 = _cfg(tmp_path, "embedder.version=v2", "embedder.dim=768")
     _pin_v1_layer(v2, _store(tmp_path, v1_layer=12))
     assert v2.embedder.v1_layer == "auto"
-    spectral = compose("train", ["name=t", f"paths.root={tmp_path}", f"out_dir={tmp_path}",
-                                 "embedder=spectral", "embedder.version=v1", "embedder.dim=256"])
+    spectral = compose(
+        "train",
+        [
+            "name=t",
+            f"paths.root={tmp_path}",
+            f"out_dir={tmp_path}",
+            "embedder=spectral",
+            "embedder.version=v1",
+            "embedder.dim=256",
+        ],
+    )
     _pin_v1_layer(spectral, _store(tmp_path))
     assert "v1_layer" not in spectral.embedder  # SpectralEmbedder takes no layer
     assert instantiate(spectral.callbacks.voice_model).v1_layer is None
