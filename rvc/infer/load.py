@@ -73,6 +73,16 @@ def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any
     A node without `_target_` (infer.py's `embedder.v1_layer=12` alone) sets options of the
     model's own embedder."""
     if embedder is not None and hasattr(embedder, "n_frames"):
+        layer = getattr(embedder, "v1_layer", None)
+        if layer is not None and voice.text_enc_hidden_dim == 256:  # built by the caller: kept
+            from rvc.io.v1_layer import file_v1_layer
+
+            found, why = file_v1_layer(voice.metadata, str(voice.path))
+            if found != layer:
+                log.warning(
+                    "v1 model %s: the embedder given reads HuBERT layer %d, but the file "
+                    "points to %d (%s)", Path(voice.path).name, layer, found, why,
+                )  # fmt: skip
         return embedder
     options = None
     if isinstance(embedder, Mapping) and "_target_" not in embedder:

@@ -51,7 +51,7 @@ def _convert(root, name: str, layer="auto"):
     given, synthesize = [], conv._synthesize
     conv._synthesize = lambda feats, *a: given.append(feats.copy()) or synthesize(feats, *a)
     audio = voice16k(1.0)[1_000:11_000]  # 0.6 s of voice: short, as the vocoder is the cost
-    y = conv.convert(audio, ConvertOptions(), progress=False)
+    y = conv.convert(audio, ConvertOptions(pad_s=0.2), progress=False)  # less context: faster
     return conv, y, np.concatenate(given)
 
 
@@ -96,3 +96,18 @@ def test_a_bad_layer_is_one_clear_error(v1_files):
     with pytest.raises(ConverterLoadError, match=r"embedder.v1_layer: 'ten' is not a layer"):
         load_converter(v1_files / "webui.pth", index=None, f0="pm",
                        embedder=_embedder(v1_files, "ten"))  # fmt: skip
+
+
+def test_an_embedder_built_by_the_caller_is_kept_with_a_warning_if_off(v1_files, caplog):
+    from rvc.embedders.hubert import HubertEmbedder
+
+    vm = read_voice_model(v1_files / "applio.pth")
+    emb = HubertEmbedder(local_path=v1_files / "hubert", version="v1", dim=256, v1_layer=9)
+    with caplog.at_level(logging.WARNING, logger="rvc.infer.load"):
+        assert build_embedder(vm, emb) is emb
+    assert any("reads HuBERT layer 9, but the file points to 12" in m for m in caplog.messages)
+    caplog.clear()
+    emb.v1_layer = 12
+    with caplog.at_level(logging.WARNING, logger="rvc.infer.load"):
+        assert build_embedder(vm, emb) is emb
+    assert not caplog.messages
