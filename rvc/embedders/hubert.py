@@ -2,8 +2,9 @@
 
 The checkpoints are Applio's: a `transformers` `HubertModel` folder (`config.json` +
 `pytorch_model.bin`), optionally with a fairseq-style `final_proj` Linear(768→256) beside it.
-v2 features are the last (12th) layer's hidden states (768-dim); v1 features are layer 9 through
-`final_proj` (256-dim), as the RVC WebUI extracts them from fairseq's `hubert_base.pt`.
+v2 features are the last (12th) layer's hidden states (768-dim); v1 features are `final_proj` of
+layer `v1_layer` (256-dim): 9 as the RVC WebUI extracts them from fairseq's `hubert_base.pt`, 12
+for v1 models Applio 3.2.5-3.2.8 trained (rvc/io/v1_layer.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rvc.embedders.base import Embedder
+from rvc.io.v1_layer import features_v1_layer
 from rvc.utils.hub import MissingModelFileError, resolve_file
 
 STANDARD_DIMS = {"v1": 256, "v2": 768}
@@ -156,7 +158,7 @@ class HubertEmbedder(Embedder):
         dim: int | None = None,
         weights: str | None = "pytorch_model.bin",
         config: str = CONFIG_FILE,
-        v1_layer: int = 9,
+        v1_layer: int | str = "auto",
         normalize: bool = False,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
@@ -170,7 +172,8 @@ class HubertEmbedder(Embedder):
         self.repo_id, self.subfolder = repo_id, subfolder
         self.local_path = Path(local_path).expanduser() if local_path else None
         self.weights_name, self.config_name = weights, config
-        self.v1_layer = int(v1_layer)
+        # auto: RVC's 9 (conversion resolves auto from the .pth before building us)
+        self.v1_layer = features_v1_layer(v1_layer, f"embedder '{name}': v1_layer")
         # zero-mean/unit-variance input, as some non-fairseq HuBERTs expect; RVC/Applio: off
         self.normalize = normalize
         self.revision, self.cache_dir = revision, cache_dir
@@ -194,7 +197,11 @@ class HubertEmbedder(Embedder):
         return f"hub {self.repo_id}/{self.subfolder or ''}".rstrip("/")
 
     def extra_repr(self) -> str:
-        return f"name={self.name!r}, version={self.version}, dim={self.dim}, source={self.source}"
+        layer = f", v1_layer={self.v1_layer}" if self.version == "v1" else ""
+        return (
+            f"name={self.name!r}, version={self.version}, dim={self.dim}{layer}, "
+            f"source={self.source}"
+        )
 
     def n_frames(self, n_samples: int) -> int:
         """Valid 20 ms frames for a clip of `n_samples` at 16 kHz (~n / 320)."""
@@ -327,7 +334,8 @@ class HubertEmbedder(Embedder):
     def _encode(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Transformer encoder → the version's layer ([B, F, hidden])."""
         encoder = self.model.encoder
-        if self.version == "v2":
+        if self.version == "v2" or self.v1_layer == len(encoder.layers):
+            # the last layer: as Applio's final_proj(last_hidden_state), final norm included
             return encoder(hidden, attention_mask=mask).last_hidden_state
 
         class _Reached(Exception):  # stops the encoder once the v1 layer has run

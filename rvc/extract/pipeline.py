@@ -151,6 +151,21 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
     return len(jobs), reused
 
 
+def _features_config(embedder: dict[str, Any]) -> dict[str, Any]:
+    """The embedder config to extract with and record; says which layer v1 features read."""
+    from rvc.io.v1_layer import features_stage_config, store_v1_layer
+
+    try:
+        out = features_stage_config(embedder)
+    except ValueError as e:
+        raise ExtractError(str(e)) from e
+    if out.get("version") == "v1" and "v1_layer" in embedder:
+        layer = store_v1_layer(out)
+        why = "RVC's" if str(embedder["v1_layer"]).lower() == "auto" else "embedder.v1_layer"
+        log.info("v1 features: final_proj of HuBERT layer %d (%s)", layer, why)
+    return out
+
+
 def _build(cfg: dict[str, Any], device: str) -> Any:
     """Instantiate an F0 estimator or embedder on a device (picklable for worker processes)."""
     from hydra.utils import instantiate
@@ -229,6 +244,8 @@ def _run_locked(
         if stage not in cfg.stages:
             continue
         stage_cfg = OmegaConf.to_container(cfg[node], resolve=True)
+        if stage == "features":
+            stage_cfg = _features_config(stage_cfg)
         build = functools.partial(_build, stage_cfg)
         what = stage_cfg.get("name") or str(stage_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
         try:

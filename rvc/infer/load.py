@@ -1,20 +1,26 @@
 """Build a `VoiceConverter` from files and names: the voice model, its index, its embedder.
 
 The embedder comes from the model's `embedder_model` metadata (RVC WebUI files have none:
-ContentVec) at the model's version (v1: 256-dim, v2: 768-dim), unless one is given. F0
-estimators and embedders given by name are built from the same `conf/f0` and `conf/embedder`
-files extraction uses.
+ContentVec) at the model's version (v1: 256-dim, v2: 768-dim), unless one is given. A v1
+model's HuBERT layer is the file's (`rvc.io.v1_layer`: 9, or 12 for Applio 3.2.5-3.2.8 files)
+unless `v1_layer` is set. F0 estimators and embedders given by name are built from the same
+`conf/f0` and `conf/embedder` files extraction uses.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rvc.infer.pipeline import VoiceConverter
+
+log = logging.getLogger(__name__)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 DEFAULT_EMBEDDER = "contentvec"  # what RVC WebUI models were trained with
@@ -50,11 +56,37 @@ def build_f0(f0: Any, device: str = "cpu") -> Any:
     return _instantiate(cfg, device)
 
 
+def _takes(cfg: Any, arg: str) -> bool:
+    """Whether the config's `_target_` class takes the keyword `arg`."""
+    from hydra.utils import get_object
+
+    try:
+        params = inspect.signature(get_object(str(cfg["_target_"]))).parameters
+    except (KeyError, ValueError, TypeError, ImportError):
+        return False
+    return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any:
     """The embedder to convert with: `embedder` (object, config node or name) or the one the
-    model's metadata names, at the model's version and feature width."""
+    model's metadata names, at the model's version and feature width (and, for v1, its layer).
+    A node without `_target_` (infer.py's `embedder.v1_layer=12` alone) sets options of the
+    model's own embedder."""
     if embedder is not None and hasattr(embedder, "n_frames"):
+        layer = getattr(embedder, "v1_layer", None)
+        if layer is not None and voice.text_enc_hidden_dim == 256:  # built by the caller: kept
+            from rvc.io.v1_layer import file_v1_layer
+
+            found, why = file_v1_layer(voice.metadata, str(voice.path))
+            if found != layer:
+                log.warning(
+                    "v1 model %s: the embedder given reads HuBERT layer %d, but the file "
+                    "points to %d (%s)", Path(voice.path).name, layer, found, why,
+                )  # fmt: skip
         return embedder
+    options = None
+    if isinstance(embedder, Mapping) and "_target_" not in embedder:
+        options, embedder = embedder, None
     name = embedder if isinstance(embedder, str) else None
     if embedder is None:
         name = voice.metadata.get("embedder_model") or DEFAULT_EMBEDDER
@@ -63,11 +95,28 @@ def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any
                 f"{voice.path}: trained with a custom embedder; name it, e.g. "
                 "embedder=custom embedder.local_path=<folder>"
             )
-    cfg = group_config("embedder", name) if name else embedder
+    if name:
+        cfg = group_config("embedder", name)
+    else:  # a node of the caller's config keeps its interpolations
+        cfg = embedder if isinstance(embedder, DictConfig) else OmegaConf.create(embedder)
+    if options:
+        cfg = OmegaConf.merge(cfg, options)
     dim = voice.text_enc_hidden_dim
     version = "v1" if dim == 256 else "v2"
-    keys = set(cfg.keys()) if hasattr(cfg, "keys") else set()
-    overrides = {k: v for k, v in (("version", version), ("dim", dim)) if k in keys}
+    keys = set(cfg.keys())
+    overrides: dict[str, Any] = {k: v for k, v in (("version", version), ("dim", dim)) if k in keys}
+    if _takes(cfg, "v1_layer"):
+        if version == "v1":
+            from rvc.io.v1_layer import choose_v1_layer
+
+            try:
+                layer, why = choose_v1_layer(voice.metadata, cfg.get("v1_layer"), str(voice.path))
+            except ValueError as e:
+                raise ConverterLoadError(str(e)) from e
+            overrides["v1_layer"] = layer
+            log.info("v1 model %s: HuBERT layer %d (%s)", Path(voice.path).name, layer, why)
+    elif "v1_layer" in keys:  # e.g. infer.yaml's default on an embedder without layers
+        cfg = OmegaConf.masked_copy(cfg, sorted(keys - {"v1_layer"}))
     return _instantiate(cfg, device, **overrides)
 
 

@@ -92,6 +92,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             if "vocoder" in md
             else f"{vm.vocoder} (assumed: no 'vocoder' key)",
             "embedder": md.get("embedder_model"),
+            "v1 layer": _v1_layer_row(vm),
             "epoch": md.get("epoch"),
             "step": md.get("step"),
             "info": md.get("info"),
@@ -137,6 +138,16 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def _v1_layer_row(vm: Any) -> str | None:
+    """v1 models: the HuBERT layer conversion reads, and why (rvc/io/v1_layer.py)."""
+    if vm.version != "v1":
+        return None
+    from rvc.io.v1_layer import file_v1_layer
+
+    layer, why = file_v1_layer(vm.metadata, str(vm.path))
+    return f"{layer} ({why})"
+
+
 def export(
     ckpt: str | os.PathLike,
     out: str | os.PathLike,
@@ -147,6 +158,7 @@ def export(
     vocoder: str | None = None,
     sample_rate: int | None = None,
     author: str | None = None,
+    v1_layer: int | None = None,
 ) -> dict[str, Any]:
     """Turn a generator checkpoint (ours, RVC's `G_*.pth`, a pretrained G) into a voice model."""
     data = load_pth(ckpt)
@@ -185,6 +197,7 @@ def export(
         step=step or 0,
         embedder_model=embedder,
         author=author,
+        v1_layer=v1_layer,
     )
 
 
@@ -218,6 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--vocoder", choices=VOCODERS, help="check the detected vocoder against this")
     exp.add_argument("--sr", type=int, help="sample rate, when the tensors cannot tell (RefineGAN)")
     exp.add_argument("--author", help="author stored in the metadata")
+    exp.add_argument(
+        "--v1-layer", type=int, help="v1: the HuBERT layer the features came from (9 or 12)"
+    )
     return p
 
 
@@ -230,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             meta = export(
                 args.ckpt, args.out, args.name, args.epoch, args.step,
-                args.embedder, args.vocoder, args.sr, args.author,
+                args.embedder, args.vocoder, args.sr, args.author, args.v1_layer,
             )  # fmt: skip
             f0 = "F0" if meta["f0"] else "no F0"
             print(

@@ -22,6 +22,8 @@ from torch import nn
 from rvc.io.checkpoints import load_state_checked
 from rvc.io.detect import VERSION_DIMS, detect_traits
 from rvc.io.safe_load import ModelFileError, load_pth
+from rvc.io.v1_layer import RECORD_KEY as V1_LAYER_KEY
+from rvc.io.v1_layer import parse_v1_layer
 from rvc.io.weight_norm_names import from_rvc_names, to_rvc_names
 from rvc.utils.atomic import save_torch
 
@@ -126,6 +128,7 @@ def save_voice_model(
     step: int = 0,
     author: str | None = None,
     embedder_model: str | None = None,
+    v1_layer: int | str | None = None,
     dataset_length: float | None = None,
     speakers_id: int = 1,
     creation_date: str | None = None,
@@ -134,6 +137,8 @@ def save_voice_model(
     """Atomically write a voice model `.pth`; returns the written dict without `weight`.
 
     `use_f0`, `version` and `vocoder` default to what the tensors show; given, they must agree.
+    `v1_layer` (v1 models): the HuBERT layer of the training features, recorded as `v1_layer`
+    so conversion reads the same (rvc/io/v1_layer.py); `auto`/None records nothing.
     """
     state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
     config = _plain(list(config), "config")
@@ -170,6 +175,9 @@ def save_voice_model(
         "speakers_id": int(speakers_id),
         "vocoder": vocoder,
     }
+    layer = parse_v1_layer(v1_layer, "v1_layer")
+    if version == "v1" and layer is not None:
+        data[V1_LAYER_KEY] = layer
     save_torch(path, data)
     return {k: v for k, v in data.items() if k != "weight"}
 

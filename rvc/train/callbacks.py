@@ -32,6 +32,7 @@ class VoiceModelExport(Callback):
         every_n_epochs: int = 0,
         embedder_model: str | None = None,
         author: str | None = None,
+        v1_layer: int | str | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.name = name
@@ -39,6 +40,7 @@ class VoiceModelExport(Callback):
         self.every_n_epochs = int(every_n_epochs or 0)
         self.embedder_model = embedder_model
         self.author = author
+        self.v1_layer = v1_layer  # the HuBERT layer of v1 features, recorded in the .pth
         self.best: float = math.inf
         self.last_path: Path | None = None
 
@@ -66,6 +68,7 @@ class VoiceModelExport(Callback):
             step=generator_steps(trainer),  # batches, as RVC counts (not Lightning's 2 per batch)
             author=self.author,
             embedder_model=self.embedder_model,
+            v1_layer=self.v1_layer,
             dataset_length=getattr(dm, "dataset_length", None),
             speakers_id=max(getattr(dm, "speakers", [0]) or [0]) + 1,
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
 from rvc.data.writer_lock import describe
@@ -71,6 +71,7 @@ def check_store(cfg: DictConfig) -> FeatureStore:
         store.check_embedder(cfg.embedder.name, cfg.embedder.dim)
     except ValueError as e:
         raise TrainError(str(e)) from e
+    _pin_v1_layer(cfg, store)
     made = store.stages.get("f0", {}).get("config")
     if not made:
         raise TrainError(f"{root}: no F0 extracted yet (run extract.py)")
@@ -81,6 +82,29 @@ def check_store(cfg: DictConfig) -> FeatureStore:
             f"{_describe_f0(want)}; pass the f0= used with extract.py"
         )
     return store
+
+
+def _pin_v1_layer(cfg: DictConfig, store: FeatureStore) -> None:
+    """v1: set `embedder.v1_layer` to the layer the store's features read (the exported `.pth`
+    records it); an explicit other layer is refused: the features would not be its."""
+    if cfg.embedder.get("version") != "v1" or "v1_layer" not in cfg.embedder:
+        return  # v2 reads the last layer; embedders without layers (spectral) have no choice
+    from rvc.io.v1_layer import parse_v1_layer, store_v1_layer
+
+    have = store_v1_layer(store.stages["features"]["config"])
+    try:
+        want = parse_v1_layer(cfg.embedder.get("v1_layer"))
+    except ValueError as e:
+        raise TrainError(str(e)) from e
+    if want is not None and want != have:
+        raise TrainError(
+            f"the store {store.root} holds v1 features of HuBERT layer {have}, but "
+            f"embedder.v1_layer={want}; re-run extract.py with embedder.v1_layer={want}, or "
+            "leave it at auto"
+        )
+    with open_dict(cfg):
+        cfg.embedder.v1_layer = have
+    log.info("v1 features: final_proj of HuBERT layer %d (the store's)", have)
 
 
 def _max_epochs(cfg: DictConfig, store: FeatureStore) -> int:

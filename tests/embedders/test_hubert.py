@@ -58,6 +58,25 @@ def test_v1_is_layer_through_final_proj(tmp_path, make_tiny, hf_reference):
     torch.testing.assert_close(v2, hf_reference(state, x), atol=1e-4, rtol=1e-4)
 
 
+def test_v1_at_the_last_layer_is_applios_final_proj_of_last_hidden_state(tmp_path, make_tiny):
+    """Applio 3.2.5-3.2.8 v1 features: final_proj(model(x).last_hidden_state), here 3 layers."""
+    from transformers import HubertModel
+
+    state = make_tiny(tmp_path / "m", final_proj=True)
+    x = _audio(12_000, seed=2)
+    ref_model = HubertModel.from_pretrained(tmp_path / "m").eval()  # Applio's loading path
+    with torch.inference_mode():
+        last = ref_model(x).last_hidden_state
+    ref = last @ state["final_proj.weight"].T + state["final_proj.bias"]
+    last_layer = HubertEmbedder(local_path=tmp_path / "m", version="v1", dim=PROJ, v1_layer=3)
+    torch.testing.assert_close(last_layer(x), ref, atol=1e-4, rtol=1e-4)
+    earlier = HubertEmbedder(local_path=tmp_path / "m", version="v1", dim=PROJ, v1_layer=2)(x)
+    assert (earlier - ref).abs().max() > 1e-2  # the layer matters
+    assert HubertEmbedder(local_path=tmp_path / "m", version="v1", dim=PROJ).v1_layer == 9
+    with pytest.raises(ValueError, match=r"embedder 'e': v1_layer: 'last' is not a layer"):
+        HubertEmbedder(name="e", local_path=tmp_path / "m", version="v1", v1_layer="last")
+
+
 def test_v1_without_final_proj_is_a_clear_error(tmp_path, make_tiny):
     make_tiny(tmp_path / "noproj", final_proj=False)
     emb = HubertEmbedder(local_path=tmp_path / "noproj", version="v1", dim=PROJ, v1_layer=2)
