@@ -61,15 +61,24 @@ def compose(config_name: str, overrides: list[str], return_hydra_config: bool = 
         )
 
 
+@functools.cache
+def model_option(name: str, version: str = "v2"):
+    """A `conf/model` option composed with its defaults (`_base`) for an embedder `version`,
+    resolved: the `model` node as train.py sees it."""
+    from omegaconf import OmegaConf
+
+    cfg = compose("train", ["name=x", f"model={name}", f"embedder.version={version}"])
+    node = cfg.model
+    OmegaConf.resolve(node)
+    return node
+
+
 def debug_config(**overrides) -> list:
     """The 18-item config of `conf/model/debug.yaml` (tiny, 40 kHz framing), items replaced by
     name: the one tiny size table the tests share."""
-    from omegaconf import OmegaConf
-
     from rvc.models.synthesizer import config_list
 
-    node = OmegaConf.load(Path(CONF_DIR) / "model" / "debug.yaml").synthesizer
-    return config_list(node, **overrides)
+    return config_list(model_option("debug").synthesizer, **overrides)
 
 
 @pytest.fixture
