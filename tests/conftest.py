@@ -114,3 +114,32 @@ def http_root(tmp_path, monkeypatch):
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def offline_hub(monkeypatch):
+    """Never touch the network: every hub call may only read the local cache."""
+    import huggingface_hub
+
+    calls = []
+    real = huggingface_hub.hf_hub_download
+
+    def cache_only(*args, **kwargs):
+        calls.append(kwargs.get("local_files_only"))
+        kwargs["local_files_only"] = True
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cache_only)
+    return calls
+
+
+def put_in_hub_cache(cache: Path, repo_id: str, filename: str, src_writer) -> Path:
+    """Lay out a file as huggingface_hub caches it: refs/main -> snapshots/<commit>/<file>."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    target = repo / "snapshots" / commit / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src_writer(target)
+    return target

@@ -17,7 +17,7 @@ from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.run import build_module, load_pretrained
 from tests.conftest import compose
-from tests.io.test_pretrained import _put_in_cache, offline_hub  # noqa: F401  (a fixture)
+from tests.conftest import put_in_hub_cache as _put_in_cache
 from tests.models.test_model_configs import REFERENCE
 
 # small widths, the same on the file's and the run's side
