@@ -18,9 +18,13 @@ def __getattr__(name: str):
 
 
 def _layout(version: str, sample_rate: int, key: str):
+    from omegaconf import ListConfig
+
     from rvc.models.layouts import layout_value  # plain Python: no torch
 
-    return layout_value(version, sample_rate, key)
+    value = layout_value(version, sample_rate, key)
+    # a ListConfig, not a list: OmegaConf.resolve (and `--cfg job --resolve`) replace the node
+    return ListConfig(value) if isinstance(value, list) else value
 
 
 def _feature_dim(version: str) -> int:

@@ -4,8 +4,13 @@ v1 network, which the published v1 pretrained (`pretrained/f0G48k.pth` …) fits
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from rvc.io.checkpoints import check_state_dict, save_pretrained
 from rvc.models.discriminators import MultiPeriodDiscriminator
@@ -16,6 +21,7 @@ from tests.conftest import put_in_hub_cache as _put_in_cache
 from tests.models.test_model_configs import REFERENCE
 
 OPTIONS = ["32k", "48k"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _defaults(tmp_path, option: str, *more: str):
@@ -49,6 +55,19 @@ def test_v1_defaults_compose_and_build_the_published_layout(tmp_path, option):
     check_state_dict(d, d_ref.state_dict(), f"pretrained/f0D{option}.pth")
 
 
+def test_train_py_resolves_the_v1_layout(tmp_path):
+    """The entry point registers the `${layout:...}` resolver before Hydra resolves."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "name=x", "embedder.version=v1", "model=48k",
+         "--cfg", "job", "--resolve"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    cfg = yaml.safe_load(out.stdout)
+    assert cfg["model"]["synthesizer"]["upsample_rates"] == REFERENCE["v1", "48k"][5]
+    assert cfg["model"]["segment_samples"] == 11520 and cfg["embedder"]["dim"] == 256
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("option", OPTIONS)
 def test_v1_defaults_load_full_size_published_files(tmp_path, offline_hub, option):
@@ -65,3 +84,37 @@ def test_v1_defaults_load_full_size_published_files(tmp_path, offline_hub, optio
     for got, want in ((module.gan.generator, g_src), (module.gan.discriminator, d_src)):
         a, b = got.state_dict(), want.state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_v1_48k_training_starts_from_the_published_pretrained(tmp_path, offline_hub):
+    """extract.py + train.py with `embedder.version=v1 model=48k` (and small widths, on both
+    sides): a v1 48k store, one epoch from the v1 pretrained, a v1 48k voice model."""
+    from rvc.extract.pipeline import run as extract
+    from rvc.io.voice_model import read_voice_model
+    from rvc.train.run import run as train
+    from tests.conftest import voiced_clip, write
+    from tests.io.test_pretrained_layouts import D_WIDTH, SHRINK, reference_generator
+
+    torch.manual_seed(0)
+    cache = tmp_path / "hub"
+    repo = "lj1995/VoiceConversionWebUI"
+    g_src = reference_generator("v1", "48k", True)
+    d_src = MultiPeriodDiscriminator("v1", width=D_WIDTH)
+    _put_in_cache(cache, repo, "pretrained/f0G48k.pth", lambda p: save_pretrained(p, g_src))
+    _put_in_cache(cache, repo, "pretrained/f0D48k.pth", lambda p: save_pretrained(p, d_src))
+    for i, f0 in enumerate((120.0, 180.0)):
+        write(tmp_path / "voice" / f"c{i}.wav", voiced_clip(48000, f0, seed=i), 48000)
+    ask = ["name=v1", f"paths.root={tmp_path}", "model=48k", "embedder=spectral",
+           "embedder.version=v1", "f0=pm"]  # fmt: skip
+    extract(compose("extract", [*ask, f"inputs=[{tmp_path / 'voice'}]", "device.num_workers=1"]))
+    cfg = compose("train", [*ask, f"out_dir={tmp_path / 'run'}", f"pretrained.cache_dir={cache}",
+                            *SHRINK, "trainer.max_epochs=1", "data.batch_size=2",
+                            "device.num_workers=0", "callbacks.progress=null",
+                            "callbacks.evaluation=null", "callbacks.lr_monitor=null", "logger=none",
+                            "trainer.enable_model_summary=false"])  # fmt: skip
+    res = train(cfg)
+    assert res.epochs == 1 and res.steps > 0
+    vm = read_voice_model(res.voice_model)
+    assert (vm.sample_rate, vm.version, vm.use_f0) == (48000, "v1", True)
+    assert vm.config[12] == [10, 6, 2, 2, 2] and vm.config[14] == [16, 16, 4, 4, 4]
