@@ -43,9 +43,14 @@ class Layout:
 
     def noise_conv_kernels(self) -> list[int]:
         """Kernel of each NSF `noise_convs.N`, which brings the source down by the product of
-        the later rates (`rvc.models.vocoders.hifigan.noise_conv`): stored in the tensors."""
-        strides = [math.prod(self.upsample_rates[i + 1 :]) for i in range(len(self.upsample_rates))]
-        return [1 if s == 1 else s * 2 - s % 2 for s in strides]
+        the later rates: stored in the tensors, so it tells layouts apart."""
+        n = len(self.upsample_rates)
+        return [noise_conv_kernel(math.prod(self.upsample_rates[i + 1 :])) for i in range(n)]
+
+
+def noise_conv_kernel(stride: int) -> int:
+    """RVC's NSF noise-conv kernel for a downsampling `stride` (1: a pointwise conv)."""
+    return 1 if stride == 1 else stride * 2 - stride % 2
 
 
 # RVC WebUI configs/v1/{32k,40k,48k}.json and configs/v2/{32k,48k}.json (v2 40k = v1 40k)
