@@ -5,6 +5,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+import rvc  # noqa: F401  (registers the ${layout:...} config resolvers before composing)
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 def main(cfg: DictConfig) -> None:

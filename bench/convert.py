@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from rvc.utils.device import cpu_description
 
@@ -69,13 +68,13 @@ def build_ours(device: str, work: Path, precision: str = "fp32"):
     from rvc.f0.rmvpe_net import RMVPENet
     from rvc.infer.pipeline import VoiceConverter
     from rvc.io.voice_model import load_voice_model, save_voice_model
-    from rvc.models.synthesizer import Synthesizer, config_list
+    from rvc.models.layouts import standard_config
+    from rvc.models.synthesizer import Synthesizer
 
     torch.manual_seed(0)
     HubertModel(HubertConfig()).save_pretrained(work / "hubert", safe_serialization=True)
     torch.save(RMVPENet().state_dict(), work / "rmvpe.pt")
-    node = OmegaConf.load(ROOT / "conf" / "model" / "40k.yaml").synthesizer
-    cfg = config_list(node, sr=40000)
+    cfg = standard_config(40000)  # conf/model/40k.yaml's generator (rvc/models/layouts.py)
     save_voice_model(work / "v.pth", Synthesizer(*cfg, use_f0=True, text_enc_hidden_dim=768), cfg,
                      model_name="bench", embedder_model="contentvec")  # fmt: skip
     vm = load_voice_model(work / "v.pth", device=device)

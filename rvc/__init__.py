@@ -15,3 +15,33 @@ def __getattr__(name: str):
 
         return getattr(rvc.infer, name)
     raise AttributeError(f"module 'rvc' has no attribute {name!r}")
+
+
+def _layout(version: str, sample_rate: int, key: str):
+    from omegaconf import ListConfig
+
+    from rvc.models.layouts import layout_value  # plain Python: no torch
+
+    value = layout_value(version, sample_rate, key)
+    # a ListConfig, not a list: OmegaConf.resolve (and `--cfg job --resolve`) replace the node
+    return ListConfig(value) if isinstance(value, list) else value
+
+
+def _feature_dim(version: str) -> int:
+    from rvc.models.layouts import feature_dim
+
+    return feature_dim(version)
+
+
+def register_config_resolvers() -> None:
+    """`${layout:version,sample_rate,key}` (a size of rvc.models.layouts' table) and
+    `${feature_dim:version}` for conf/: registered on `import rvc`, before any config of the
+    package is composed (the entry points and tests import rvc first)."""
+    from omegaconf import OmegaConf
+
+    for name, fn in (("layout", _layout), ("feature_dim", _feature_dim)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+
+
+register_config_resolvers()

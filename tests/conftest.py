@@ -61,15 +61,24 @@ def compose(config_name: str, overrides: list[str], return_hydra_config: bool = 
         )
 
 
+@functools.cache
+def model_option(name: str, version: str = "v2"):
+    """A `conf/model` option composed with its defaults (`_base`) for an embedder `version`,
+    resolved: the `model` node as train.py sees it."""
+    from omegaconf import OmegaConf
+
+    cfg = compose("train", ["name=x", f"model={name}", f"embedder.version={version}"])
+    node = cfg.model
+    OmegaConf.resolve(node)
+    return node
+
+
 def debug_config(**overrides) -> list:
     """The 18-item config of `conf/model/debug.yaml` (tiny, 40 kHz framing), items replaced by
     name: the one tiny size table the tests share."""
-    from omegaconf import OmegaConf
-
     from rvc.models.synthesizer import config_list
 
-    node = OmegaConf.load(Path(CONF_DIR) / "model" / "debug.yaml").synthesizer
-    return config_list(node, **overrides)
+    return config_list(model_option("debug").synthesizer, **overrides)
 
 
 @pytest.fixture
@@ -105,3 +114,32 @@ def http_root(tmp_path, monkeypatch):
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def offline_hub(monkeypatch):
+    """Never touch the network: every hub call may only read the local cache."""
+    import huggingface_hub
+
+    calls = []
+    real = huggingface_hub.hf_hub_download
+
+    def cache_only(*args, **kwargs):
+        calls.append(kwargs.get("local_files_only"))
+        kwargs["local_files_only"] = True
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cache_only)
+    return calls
+
+
+def put_in_hub_cache(cache: Path, repo_id: str, filename: str, src_writer) -> Path:
+    """Lay out a file as huggingface_hub caches it: refs/main -> snapshots/<commit>/<file>."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    target = repo / "snapshots" / commit / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src_writer(target)
+    return target

@@ -2,8 +2,11 @@
 
 A bare state dict (an RVC `G_*.pth`, a pretrained `f0G40k.pth`, an Applio checkpoint) does not
 say which sample rate, feature version, F0 mode or vocoder it was built for; the shapes do:
-the upsample kernels give the sample rate (FORMATS.md §4), `emb_phone` the feature width,
-`emb_pitch` the F0 mode and the `dec.*` module names the vocoder.
+`emb_phone` gives the feature width (the version), `emb_pitch` the F0 mode, the `dec.*` module
+names the vocoder, and the layout (`rvc.models.layouts`, per version and rate) is the one whose
+upsample kernels, NSF noise-conv kernels, stage count and `enc_q` bins fit. v1 32k and 48k share
+their kernels: a G checkpoint tells them apart by `enc_q.pre` (513 vs 1025 bins), an F0 model by
+`dec.noise_convs.0`; a no-F0 v1 voice model needs its file's rate (the `sample_rate` hint).
 """
 
 from __future__ import annotations
@@ -14,15 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rvc.io.weight_norm_names import from_rvc_names
+from rvc.models.layouts import FEATURE_DIMS, LAYOUTS, VOICE_MODEL_SEGMENT_FRAMES, standard_config
 
-# FORMATS.md §4: sample rate -> (n_fft, upsample_rates, upsample_kernel_sizes)
-SR_TABLE: dict[int, tuple[int, list[int], list[int]]] = {
-    32000: (1024, [10, 8, 2, 2], [20, 16, 4, 4]),
-    40000: (2048, [10, 10, 2, 2], [16, 16, 4, 4]),
-    48000: (2048, [12, 10, 2, 2], [24, 20, 4, 4]),
-}
-VERSION_DIMS = {"v1": 256, "v2": 768}
-SEGMENT_FRAMES = 32  # config[1]; RVC writes 32 whatever the rate, unused at inference
+VERSION_DIMS = FEATURE_DIMS  # the names rvc.io imports
+SEGMENT_FRAMES = VOICE_MODEL_SEGMENT_FRAMES
 
 _VOCODER_MARKERS = {
     "HiFi-GAN": ("dec.ups.", "dec.resblocks."),
@@ -50,18 +48,6 @@ class DetectedGenerator:
     config: list
     text_enc_hidden_dim: int
     has_enc_q: bool
-
-
-def standard_config(sample_rate: int, spk_embed_dim: int = 109) -> list:
-    """The 18-item RVC `config` list (FORMATS.md §1) for a standard sample rate."""
-    if sample_rate not in SR_TABLE:
-        raise ValueError(f"unsupported sample rate {sample_rate}; choose one of {sorted(SR_TABLE)}")
-    n_fft, rates, kernels = SR_TABLE[sample_rate]
-    return [
-        n_fft // 2 + 1, SEGMENT_FRAMES, 192, 192, 768, 2, 6, 3, 0, "1",
-        [3, 7, 11], [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        list(rates), 512, list(kernels), spk_embed_dim, 256, sample_rate,
-    ]  # fmt: skip
 
 
 def strip_module_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,6 +126,12 @@ def _upsample_kernels(state: Mapping[str, Any], vocoder: str) -> list[int] | Non
     return [_shape(state, f"{prefix}.{i}")[2] for i in _indices(state, prefix)]
 
 
+def _noise_conv_kernels(state: Mapping[str, Any]) -> list[int] | None:
+    """Kernels of the NSF `dec.noise_convs.N` (HiFi-GAN NSF, MRF), None without a source."""
+    ids = _indices(state, "dec.noise_convs")
+    return [_shape(state, f"dec.noise_convs.{i}")[2] for i in ids] or None
+
+
 def _resblock_kernels(state: Mapping[str, Any], vocoder: str, n_ups: int) -> list[int]:
     if vocoder == "HiFi-GAN":
         ids = _indices(state, "dec.resblocks")
@@ -176,43 +168,57 @@ def detect_generator(
     """Sample rate, version, F0 mode, vocoder and `config` of a generator state dict.
 
     Accepts RVC (`weight_g/weight_v`) or parametrization names. `sample_rate` is a hint, needed
-    only when the tensors fit several rates (RefineGAN stores nothing rate-specific).
+    only when the tensors fit several rates: RefineGAN stores little that is rate-specific, and
+    a no-F0 v1 voice model (no enc_q, no noise convs) fits both v1 32k and v1 48k.
     """
     version, use_f0, vocoder = detect_traits(state, where)
     state = from_rvc_names(strip_module_prefix(state))
     hidden, feat_dim = _shape(state, "enc_p.emb_phone")  # Linear weight: [out, in]
 
-    # --- sample rate: intersect what each clue allows
-    candidates = set(SR_TABLE)
+    # --- the layout: keep the (version, rate) layouts every stored clue allows
+    candidates = list(LAYOUTS.items())  # [((version, sr), Layout)]
     clues = []
     kernels = _upsample_kernels(state, vocoder)
     if kernels is not None:
-        candidates &= {sr for sr, (_, _, k) in SR_TABLE.items() if k == kernels}
+        candidates = [c for c in candidates if list(c[1].upsample_kernel_sizes) == kernels]
         clues.append(f"upsample kernels {kernels}")
+    noise = _noise_conv_kernels(state)
+    if noise:
+        candidates = [c for c in candidates if c[1].noise_conv_kernels() == noise]
+        clues.append(f"NSF noise-conv kernels {noise}")
+    if vocoder == "RefineGAN":  # one downsample block per upsampling stage
+        stages = len(_indices(state, "dec.downsample_blocks"))
+        candidates = [c for c in candidates if len(c[1].upsample_rates) == stages]
+        clues.append(f"{stages} upsampling stages")
     enc_q_pre = _shape(state, "enc_q.pre")  # Conv1d(n_fft // 2 + 1, hidden, 1)
     if enc_q_pre is not None:
-        candidates &= {
-            sr for sr, (n_fft, _, _) in SR_TABLE.items() if n_fft // 2 + 1 == enc_q_pre[1]
-        }
+        candidates = [c for c in candidates if c[1].spec_channels == enc_q_pre[1]]
         clues.append(f"{enc_q_pre[1]} spectrogram bins (enc_q)")
     if not candidates:
-        raise ModelDetectionError(f"{where}: no standard sample rate fits {' and '.join(clues)}")
+        raise ModelDetectionError(
+            f"{where}: no RVC v1/v2 layout at 32k/40k/48k fits {' and '.join(clues)}"
+        )
+    rates = sorted({lay.sample_rate for _, lay in candidates})
     if sample_rate is not None:
-        if int(sample_rate) not in candidates:
+        if int(sample_rate) not in rates:
             raise ModelDetectionError(
                 f"{where}: sample rate {sample_rate} does not fit the tensors "
-                f"({' and '.join(clues) or 'no clue'} allow {sorted(candidates)})"
+                f"({' and '.join(clues) or 'no clue'} allow {rates})"
             )
-        candidates = {int(sample_rate)}
-    if len(candidates) > 1:
+        rates = [int(sample_rate)]
+    if len(rates) > 1:
         raise AmbiguousModelError(
-            f"{where}: cannot tell the sample rate of this {vocoder} generator from its tensors "
-            f"(could be {', '.join(str(c) for c in sorted(candidates))}); give it explicitly (--sr)"
+            f"{where}: cannot tell the sample rate of this {version} {vocoder} generator from its "
+            f"tensors (could be {', '.join(str(r) for r in rates)}); give it explicitly (--sr)"
         )
-    sr = candidates.pop()
+    sr = rates[0]
+    fits = [key for key, lay in candidates if lay.sample_rate == sr]
+    # the file's own version's layout when it fits; else the other (this project trained v1
+    # features in the v2 layout before the layout followed the version)
+    layout_version = version if (version, sr) in fits else fits[0][0]
 
     # --- the 18-item config, from shapes where they say it, else the standard value
-    config = standard_config(sr)
+    config = standard_config(sr, layout_version)
     proj = _shape(state, "enc_p.proj")  # Conv1d(hidden, 2 * inter, 1): [2 * inter, hidden, 1]
     ffn = _shape(state, "enc_p.encoder.ffn_layers.0.conv_1")  # [filter, hidden, kernel]
     # relative position embedding, shared by heads: [1, 2 * window + 1, hidden // n_heads]

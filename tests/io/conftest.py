@@ -1,25 +1,26 @@
-"""Tiny synthesizers (standard upsampling, few channels) and seeded inference for io tests."""
+"""Tiny synthesizers (published upsampling, few channels) and seeded inference for io tests."""
 
 from __future__ import annotations
 
 import torch
 
-from rvc.io.detect import SEGMENT_FRAMES, SR_TABLE
+from rvc.io.detect import SEGMENT_FRAMES
 from rvc.io.voice_model import build_synthesizer
 from rvc.io.weight_norm_names import to_rvc_names
+from rvc.models.layouts import FEATURE_DIMS, layout
 from tests.conftest import debug_config
 
 
-def tiny_config(sr: int = 40000, spk: int = 3) -> list:
-    """The debug model's channels with the real upsampling and enc_q of `sr`, and the values a
-    detected config takes for what the tensors do not store (segment, dilations)."""
-    n_fft, rates, kernels = SR_TABLE[sr]
+def tiny_config(sr: int = 40000, spk: int = 3, version: str = "v2") -> list:
+    """The debug model's channels with the real upsampling and enc_q of (`version`, `sr`), and
+    the values a detected config takes for what the tensors do not store (segment, dilations)."""
+    lay = layout(version, sr)
     return debug_config(
-        spec_channels=n_fft // 2 + 1,
+        spec_channels=lay.spec_channels,
         segment_size=SEGMENT_FRAMES,
         resblock_dilation_sizes=[[1, 3, 5]] * len(debug_config()[10]),
-        upsample_rates=list(rates),
-        upsample_kernel_sizes=list(kernels),
+        upsample_rates=list(lay.upsample_rates),
+        upsample_kernel_sizes=list(lay.upsample_kernel_sizes),
         spk_embed_dim=spk,
         sr=sr,
     )
@@ -31,11 +32,12 @@ def tiny_synth(
     use_f0: bool = True,
     version: str = "v2",
     seed: int = 0,
+    layout_version: str = "v2",
 ) -> torch.nn.Module:
-    """A random tiny synthesizer in eval mode."""
+    """A random tiny synthesizer in eval mode: `version`'s features, `layout_version`'s layout."""
     torch.manual_seed(seed)
-    dim = 768 if version == "v2" else 256
-    return build_synthesizer(tiny_config(sr), use_f0, vocoder, dim).eval()
+    config = tiny_config(sr, version=layout_version)
+    return build_synthesizer(config, use_f0, vocoder, FEATURE_DIMS[version]).eval()
 
 
 def infer(net: torch.nn.Module, frames: int = 12, seed: int = 1) -> torch.Tensor:

@@ -89,3 +89,64 @@ def test_tiny_configs_are_read_from_shapes(sr):
     net = tiny_synth(sr=sr)
     d = detect_generator({"module." + k: v for k, v in net.state_dict().items()})  # DDP prefix too
     assert d.config == tiny_config(sr) and d.sample_rate == sr
+
+
+def _v1_state(sr: int, use_f0: bool = True, vocoder: str = "HiFi-GAN", layout: str = "v1"):
+    """A full-size RVC v1 generator (256-dim features) in the `layout` of `sr`, on meta."""
+    with torch.device("meta"):
+        net = build_synthesizer(standard_config(sr, layout), use_f0, vocoder, 256)
+    return to_rvc_names(net.state_dict()), net.config
+
+
+V1_CASES = [(sr, f0) for sr in (32000, 48000) for f0 in (True, False)]
+
+
+@pytest.mark.parametrize("sr,use_f0", V1_CASES)
+def test_v1_g_checkpoints_are_told_apart_by_enc_q(sr, use_f0):
+    """v1 32k and 48k share kernels [16, 16, 4, 4, 4]: enc_q.pre's bins (513 / 1025) decide."""
+    state, config = _v1_state(sr, use_f0)
+    d = detect_generator(state)
+    assert (d.sample_rate, d.version, d.use_f0, d.vocoder) == (sr, "v1", use_f0, "HiFi-GAN")
+    assert d.config == config and d.config[12] == ([10, 4, 2, 2, 2] if sr == 32000 else
+                                                   [10, 6, 2, 2, 2])  # fmt: skip
+
+
+@pytest.mark.parametrize("sr,use_f0", V1_CASES)
+def test_v1_voice_models_by_noise_convs_or_the_files_rate(sr, use_f0):
+    state, config = _v1_state(sr, use_f0)
+    bare = {k: v for k, v in state.items() if not k.startswith("enc_q.")}  # as in a voice .pth
+    if use_f0:  # noise_convs.0 brings the source down by 4·2·2·2 (32k) or 6·2·2·2 (48k)
+        d = detect_generator(bare)
+        assert d.sample_rate == sr and d.config == config and not d.has_enc_q
+    else:  # nothing rate-specific is stored: the file's `sr` must say it
+        with pytest.raises(AmbiguousModelError, match=r"v1 HiFi-GAN.*could be 32000, 48000"):
+            detect_generator(bare, where="v1.pth")
+        d = detect_generator(bare, sample_rate=sr)
+        assert d.sample_rate == sr and d.config == config
+    assert d.version == "v1" and d.use_f0 == use_f0
+
+
+@pytest.mark.parametrize("vocoder", ["MRF HiFi-GAN", "RefineGAN"])
+@pytest.mark.parametrize("sr", [32000, 48000])
+def test_v1_layouts_of_other_vocoders_are_recognised(vocoder, sr):
+    state, config = _v1_state(sr, vocoder=vocoder)
+    d = detect_generator(state)
+    assert (d.sample_rate, d.version, d.vocoder) == (sr, "v1", vocoder)
+    assert d.config[12] == config[12]  # five stages (RefineGAN: five downsample blocks)
+
+
+@pytest.mark.parametrize("sr", [32000, 48000])
+def test_v1_features_in_the_v2_layout_are_still_recognised(sr):
+    """What this project trained for embedder.version=v1 before the layout followed it."""
+    state, config = _v1_state(sr, layout="v2")
+    d = detect_generator(state)
+    assert (d.sample_rate, d.version) == (sr, "v1") and d.config == config
+
+
+def test_v1_layout_with_the_wrong_rate_hint_is_refused():
+    state, _ = _v1_state(48000)
+    with pytest.raises(ModelDetectionError, match=r"sample rate 32000 does not fit.*1025"):
+        detect_generator(state, sample_rate=32000)
+    odd = dict(state, **{"dec.noise_convs.0.weight": torch.zeros(256, 1, 50, device="meta")})
+    with pytest.raises(ModelDetectionError, match=r"no RVC v1/v2 layout.*noise-conv kernels"):
+        detect_generator(odd)

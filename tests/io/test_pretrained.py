@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -26,6 +25,7 @@ from rvc.io.safe_load import ModelFileError
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.utils.hub import MissingModelFileError
 from tests.conftest import CONF_DIR
+from tests.conftest import put_in_hub_cache as _put_in_cache
 from tests.io.conftest import tiny_synth
 
 
@@ -37,33 +37,6 @@ class TinyD(nn.Module):
         self.discriminators = nn.ModuleList(
             nn.ModuleDict({"conv_post": weight_norm(nn.Conv2d(1, 2, (3, 1)))}) for _ in range(n)
         )
-
-
-@pytest.fixture
-def offline_hub(monkeypatch):
-    """Never touch the network: every hub call may only read the local cache."""
-    calls = []
-    real = huggingface_hub.hf_hub_download
-
-    def cache_only(*args, **kwargs):
-        calls.append(kwargs.get("local_files_only"))
-        kwargs["local_files_only"] = True
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cache_only)
-    return calls
-
-
-def _put_in_cache(cache: Path, repo_id: str, filename: str, src_writer) -> Path:
-    """Lay out a file as huggingface_hub caches it: refs/main -> snapshots/<commit>/<file>."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    target = repo / "snapshots" / commit / filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    src_writer(target)
-    return target
 
 
 def test_published_file_table():

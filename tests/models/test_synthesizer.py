@@ -9,7 +9,7 @@ import torch
 
 from rvc.models.commons import has_weight_norm, parse_sample_rate
 from rvc.models.synthesizer import CONFIG_KEYS, Synthesizer, config_list
-from tests.conftest import CONF_DIR, debug_config
+from tests.conftest import compose, debug_config
 
 # FORMATS.md §4 numbers: (spec_channels, segment frames, upsample_rates, upsample_kernel_sizes)
 FULL = {
@@ -253,9 +253,8 @@ def test_config_list_and_string_sample_rate():
 
 def test_config_list_of_a_model_config_is_what_the_built_model_stores():
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    node = OmegaConf.load(f"{CONF_DIR}/model/debug.yaml").synthesizer
+    node = compose("train", ["name=x", "model=debug"]).model.synthesizer
     cfg = config_list(node)
     assert len(cfg) == len(CONFIG_KEYS) == 18
     assert cfg == instantiate(node).config == Synthesizer(*cfg).config
@@ -264,3 +263,8 @@ def test_config_list_of_a_model_config_is_what_the_built_model_stores():
     assert (changed[1], changed[17]) == (4, 32000) and changed[2:17] == cfg[2:17]
     with pytest.raises(KeyError, match="hop_length"):
         config_list(node, hop_length=160)
+    # sizes from the ${layout:...} resolver come out as plain lists too
+    v1 = config_list(
+        compose("train", ["name=x", "model=48k", "embedder.version=v1"]).model.synthesizer
+    )
+    assert type(v1[12]) is list and v1[12] == [10, 6, 2, 2, 2] and type(v1[14]) is list

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from rvc.models.commons import LRELU_SLOPE, get_padding, parse_sample_rate, remove_weight_norm, wn
+from rvc.models.layouts import noise_conv_kernel
 from rvc.models.nsf import SourceModuleHnNSF
 
 
@@ -72,7 +73,7 @@ def upsample_layer(in_ch: int, out_ch: int, rate: int, kernel: int) -> nn.Module
 
 def noise_conv(channels: int, stride: int) -> nn.Conv1d:
     """Brings the sample-rate source down to a stage's rate: [B, 1, N] -> [B, channels, N / stride]."""
-    kernel = 1 if stride == 1 else stride * 2 - stride % 2
+    kernel = noise_conv_kernel(stride)
     return nn.Conv1d(1, channels, kernel, stride=stride, padding=(kernel - stride) // 2)
 
 
