@@ -20,9 +20,10 @@ from torch.nn import functional as F
 
 from rvc.embedders.base import Embedder
 from rvc.io.v1_layer import features_v1_layer
+from rvc.models.layouts import FEATURE_DIMS
 from rvc.utils.hub import MissingModelFileError, resolve_file
 
-STANDARD_DIMS = {"v1": 256, "v2": 768}
+STANDARD_DIMS = FEATURE_DIMS  # one table: rvc/models/layouts.py
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # tried in this order when not named
 APPLIO_REPO = "IAHispano/Applio"
