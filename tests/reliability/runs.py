@@ -26,3 +26,14 @@ def wait_into_second_epoch(proc: subprocess.Popen, last: Path, timeout: float = 
             break
         time.sleep(0.05)
     time.sleep(0.3)  # into the next epoch
+
+
+def assert_resumed_like_whole(whole: Path, resumed: Path, last_epoch: int) -> dict:
+    """The resumed run's last.ckpt equals the uninterrupted run's: step, epoch and every weight
+    bit for bit. Returns the uninterrupted run's checkpoint."""
+    a = torch.load(whole / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    b = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"] == last_epoch
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    return a

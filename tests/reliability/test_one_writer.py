@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from rvc.data.store import FeatureStore
 from rvc.extract.pipeline import ExtractError
@@ -20,7 +19,7 @@ from rvc.train.run import run as train
 from tests.conftest import compose
 from tests.data.lock_probe import locked_elsewhere
 from tests.reliability.files import assert_every_file_loads
-from tests.reliability.runs import wait_into_second_epoch
+from tests.reliability.runs import assert_resumed_like_whole, wait_into_second_epoch
 from tests.train.conftest import STORE_OPTIONS, train_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,10 +150,6 @@ def test_a_rerun_right_after_kill_9_with_loader_workers_starts_and_resumes_exact
                 pass
     assert "another run is writing" not in resumed.stderr
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a = torch.load(whole / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    b = torch.load(last, map_location="cpu", weights_only=False)
-    assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"] == 3
-    for k, v in a["state_dict"].items():
-        assert torch.equal(v, b["state_dict"][k]), k
+    assert_resumed_like_whole(whole, killed, last_epoch=3)
     assert assert_every_file_loads(killed)[".ckpt"] >= 1
     assert not _is_locked(killed)

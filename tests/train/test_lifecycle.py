@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from rvc.io.voice_model import read_voice_model
 from rvc.train.run import TrainError, build_module, run
 from tests.reliability.files import assert_every_file_loads
-from tests.reliability.runs import wait_into_second_epoch
+from tests.reliability.runs import assert_resumed_like_whole, wait_into_second_epoch
 from tests.train.conftest import STORE_OPTIONS, train_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,11 +72,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, store_root):
     resumed = subprocess.run(_cmd(store_root, killed, *opts, "ckpt_path=last"),
                              capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a = torch.load(whole / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    b = torch.load(last, map_location="cpu", weights_only=False)
-    assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"] == 3
-    for k, v in a["state_dict"].items():
-        assert torch.equal(v, b["state_dict"][k]), k
+    a = assert_resumed_like_whole(whole, killed, last_epoch=3)
     # the step in the .pth counts batches across the resume too, as the uninterrupted run's
     steps = [read_voice_model(d / "t.pth").metadata["step"] for d in (whole, killed)]
     assert steps[0] == steps[1] > 0 and steps[1] <= a["global_step"] // 2
