@@ -9,7 +9,6 @@ for v1 models Applio 3.2.5-3.2.8 trained (rvc/io/v1_layer.py).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rvc.embedders.base import Embedder
+from rvc.embedders.hubert_files import EmbedderConfigError, read_config, read_weights, split_state
 from rvc.io.v1_layer import features_v1_layer
 from rvc.models.layouts import FEATURE_DIMS
 from rvc.utils.hub import MissingModelFileError, resolve_file
@@ -39,10 +39,6 @@ PRESETS = {
     "spin": "Resources/embedders/spin",
     "spin-v2": "Resources/embedders/spin-v2",
 }
-
-
-class EmbedderConfigError(ValueError):
-    """An embedder checkpoint cannot serve the asked version/dim; the message names the folder."""
 
 
 def version_dim(version: str) -> int:
@@ -86,58 +82,6 @@ def _masked_group_norm(x: torch.Tensor, valid: torch.Tensor, gn: nn.GroupNorm) -
         if n:
             out[i, :, :n] = norm(x[i : i + 1, :, :n])[0]
     return out
-
-
-def _read_config(path: Path) -> Any:
-    """Parse a HuBERT `config.json` into a `HubertConfig`."""
-    from transformers import HubertConfig
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EmbedderConfigError(f"{path}: not a readable JSON config ({e})") from e
-    if not isinstance(data, dict):
-        raise EmbedderConfigError(f"{path}: expected a JSON object")
-    if data.get("model_type", "hubert") != "hubert":
-        raise EmbedderConfigError(
-            f"{path}: model_type is {data['model_type']!r}; only HuBERT checkpoints are supported"
-        )
-    return HubertConfig.from_dict(data)
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Load a state dict from `.safetensors` or a torch `.bin` (weights_only)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as e:  # safetensors raises its own error types
-            raise EmbedderConfigError(f"{path}: not a readable safetensors file ({e})") from e
-    from rvc.io.safe_load import load_pth
-
-    state = load_pth(path)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise EmbedderConfigError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return state
-
-
-def _split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
-    """Normalise key names; return (HubertModel state, final_proj state)."""
-    from rvc.io.weight_norm_names import from_rvc_name
-
-    # files saved from a model wrapping HubertModel (e.g. HubertForCTC) prefix "hubert."
-    if not any(k.startswith("feature_extractor.") for k in state):
-        state = {k.removeprefix("hubert."): v for k, v in state.items()}
-    model, proj = {}, {}
-    for key, value in state.items():
-        if key.startswith("final_proj."):
-            proj[key.removeprefix("final_proj.")] = value
-        else:  # older transformers saved the positional conv's weight norm as weight_g/weight_v
-            model[from_rvc_name(key)] = value
-    return model, proj
 
 
 class HubertEmbedder(Embedder):
@@ -267,7 +211,7 @@ class HubertEmbedder(Embedder):
 
         cfg_path, w_path = self._files()
         where = f"embedder '{self.name}' ({cfg_path.parent})"
-        config = _read_config(cfg_path)
+        config = read_config(cfg_path)
         if self.version == "v2" and config.hidden_size != self.dim:
             raise EmbedderConfigError(
                 f"{where}: hidden size {config.hidden_size}, but v2 features of dim {self.dim} "
@@ -278,7 +222,7 @@ class HubertEmbedder(Embedder):
                 f"{where}: v1 reads layer {self.v1_layer}, but the model has "
                 f"{config.num_hidden_layers} layers"
             )
-        state, proj = _split_state(_read_weights(w_path))
+        state, proj = split_state(read_weights(w_path))
         model = HubertModel(config)
         try:
             result = model.load_state_dict(state, strict=False)
