@@ -66,7 +66,7 @@ def build_ours(device: str, work: Path, precision: str = "fp32"):
     from rvc.embedders.hubert import HubertEmbedder
     from rvc.f0.rmvpe import RMVPEEstimator
     from rvc.f0.rmvpe_net import RMVPENet
-    from rvc.infer.pipeline import VoiceConverter
+    from rvc.infer.converter import VoiceConverter
     from rvc.io.voice_model import load_voice_model, save_voice_model
     from rvc.models.layouts import standard_config
     from rvc.models.synthesizer import Synthesizer

@@ -1,4 +1,4 @@
-"""Benchmark dataset extraction (`rvc.extract.pipeline.run`) against RVC's per-clip loop; one JSON line.
+"""Benchmark dataset extraction (`rvc.extract.run.run`) against RVC's per-clip loop; one JSON line.
 
 Real-size networks with random weights, so it runs offline: an RMVPE-sized F0 net
 (`rvc.f0.rmvpe_net.RMVPENet`) and a HuBERT-base-sized embedder (transformers' default
@@ -61,7 +61,7 @@ def compose(work: Path, data: Path, rmvpe: Path, hubert: Path, a: argparse.Names
     ]  # fmt: skip
     if a.device != "cpu":
         overrides.append("device=gpu")
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "rvc" / "conf"), version_base="1.3"):
         return hcompose(config_name="extract", overrides=overrides + a.override)
 
 

@@ -34,7 +34,7 @@ from rvc.f0.coarse import f0_to_coarse
 from rvc.train.step import StepHooks, build_gan, compile_gan, gan_step
 from rvc.utils.device import cpu_description
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "rvc" / "conf"
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("[!_]*.yaml"))  # 32k 40k 48k debug
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

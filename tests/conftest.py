@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "rvc" / "conf")
 
 # 2 threads, as CI's 2 cores; RVC_TEST_THREADS=1 runs the suite on one (the suite holds on both)
 torch.set_num_threads(int(os.environ.get("RVC_TEST_THREADS", "2")))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from rvc.errors import RVCError
 from rvc.utils.atomic import atomic_path
 
 AUDIO_EXTENSIONS = frozenset(
@@ -39,7 +40,7 @@ _SOUNDFILE_EXTENSIONS = frozenset(
 )
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(RVCError):
     """A media file could not be decoded into usable audio (the message names file and problem)."""
 
 

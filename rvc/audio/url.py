@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from rvc.errors import RVCError
 from rvc.utils.atomic import write_json
 
 log = logging.getLogger(__name__)
 
 
-class DownloadError(Exception):
+class DownloadError(RVCError):
     """A URL could not be downloaded (the message names the URL and the problem)."""
 
 

@@ -35,11 +35,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from rvc.data.sampler import BucketBatchSampler
 from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError, SliceRecord
+from rvc.errors import RVCError
+from rvc.formats import MUTE_SECONDS
 
-MUTE_SECONDS = 3  # RVC's mute slices: 3 s of silence
 
-
-class DataConfigError(ValueError):
+class DataConfigError(RVCError, ValueError):
     """The store or the data options cannot make a training set; the message says why."""
 
 
@@ -267,7 +267,7 @@ class RVCDataModule(L.LightningDataModule):
             feats = store.load_mute_features().astype(np.float16)  # [F, dim]
         except MissingMuteError as e:
             raise DataConfigError(str(e)) from e
-        n = min(len(feats) * 2, MUTE_SECONDS * 100)
+        n = min(len(feats) * 2, round(MUTE_SECONDS * 100))
         return Item(
             feats[: (n + 1) // 2],
             np.ones(n, np.int16),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rvc.data.writer_lock import StoreLockedError, hold  # noqa: F401  (the store's error, too)
+from rvc.errors import RVCError
 from rvc.utils import atomic
 
 MANIFEST = "manifest.json"
@@ -49,21 +50,12 @@ def outcome_hash(config: dict[str, Any]) -> str:
     return config_hash({k: v for k, v in config.items() if k not in RUNTIME_KEYS})
 
 
-def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def array_hash(audio: np.ndarray) -> str:
     """Short sha256 of an array's bytes (slice identity for downstream stages)."""
     return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
 
 
-class MissingMuteError(FileNotFoundError):
+class MissingMuteError(RVCError, FileNotFoundError):
     """The store has no (current) silence features for training's mute slices."""
 
 

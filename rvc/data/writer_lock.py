@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rvc.errors import RVCError
+
 try:
     import fcntl
 except ImportError:  # Windows: no POSIX locks; the in-process registry still refuses
@@ -40,7 +42,7 @@ _mutex = threading.Lock()  # guards _held and every open/close of a lock file in
 _held: dict[tuple[int, int], int] = {}  # (st_dev, st_ino) of a held folder -> its lock fd
 
 
-class StoreLockedError(RuntimeError):
+class StoreLockedError(RVCError, RuntimeError):
     """Another process (or another writer in this one) holds the folder's lock."""
 
     def __init__(self, folder: Path, holder: Holder | None):

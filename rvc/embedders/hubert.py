@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from rvc.embedders.base import Embedder
 from rvc.embedders.hubert_files import EmbedderConfigError, read_config, read_weights, split_state
+from rvc.formats import APPLIO_REPO
 from rvc.io.v1_layer import features_v1_layer
 from rvc.models.layouts import FEATURE_DIMS
 from rvc.utils.hub import MissingModelFileError, resolve_file
@@ -26,7 +27,6 @@ from rvc.utils.hub import MissingModelFileError, resolve_file
 STANDARD_DIMS = FEATURE_DIMS  # one table: rvc/models/layouts.py
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # tried in this order when not named
-APPLIO_REPO = "IAHispano/Applio"
 # (kernel, stride) of HuBERT's conv feature encoder: 400-sample receptive field, 320-sample hop
 HUBERT_CONV = ((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
+from rvc.errors import RVCError
 
-class EmbedderConfigError(ValueError):
+
+class EmbedderConfigError(RVCError, ValueError):
     """An embedder checkpoint cannot serve the asked version/dim; the message names the folder."""
 
 

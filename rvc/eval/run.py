@@ -7,10 +7,11 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rvc.errors import RVCError
 from rvc.eval.evaluate import Report, evaluate
 
 
-class EvalError(RuntimeError):
+class EvalError(RVCError, RuntimeError):
     """A problem that stops the evaluation, with a message for the user."""
 
 

@@ -23,6 +23,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from rvc.data.store import FeatureStore, SliceRecord
+from rvc.formats import ANALYSIS_RATE, MUTE_SECONDS
 from rvc.utils import atomic
 from rvc.utils.device import autocast, autocast_dtype
 
@@ -105,13 +106,12 @@ def feature_batch(
 
 
 BATCH_FNS = {"f0": f0_batch, "features": feature_batch}
-MUTE_SECONDS = 3.0  # RVC's mute slices are 3 s long
 
 
 def write_mute(model: Any, store: FeatureStore) -> None:
     """Embed 3 s of silence at 16 kHz and save it as [frames, dim] float16 (not recorded)."""
-    feats = model.embed(np.zeros(int(MUTE_SECONDS * 16000), dtype=np.float32))  # [F, dim]
-    feats = feats[: model.n_frames(int(MUTE_SECONDS * 16000))]
+    feats = model.embed(np.zeros(int(MUTE_SECONDS * ANALYSIS_RATE), dtype=np.float32))  # [F, dim]
+    feats = feats[: model.n_frames(int(MUTE_SECONDS * ANALYSIS_RATE))]
     if not np.isfinite(feats).all():
         raise ValueError(f"embedder '{model.name}' returned NaN/Inf for silence")
     atomic.save_numpy(store.mute_path(), feats.astype(np.float16))

@@ -15,6 +15,7 @@ from typing import Any
 import faiss
 
 from rvc.data.store import MANIFEST, FeatureStore
+from rvc.errors import report
 from rvc.index.build import BUILDERS, IndexInfo, build_index, index_file_name
 from rvc.index.search import read_index
 
@@ -79,12 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             for key, value in describe(args.path).items():
                 print(f"{key:<7} {'-' if value is None else value}")
-    except Exception as e:  # one line and exit 1: users get no traceback
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if not isinstance(e, (OSError, ValueError)):
-            message = f"{type(e).__name__}: {message}"
-        print(f"rvc-index: error: {message}", file=sys.stderr)
-        return 1
+    except Exception as e:  # any bad input: one line, exit 1 (no traceback for users)
+        return report(e, "rvc-index")
     return 0
 
 

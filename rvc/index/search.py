@@ -11,6 +11,7 @@ from typing import TypeVar
 import faiss
 import numpy as np
 
+from rvc.errors import RVCError
 from rvc.index.build import index_file_name
 
 ArrayT = TypeVar("ArrayT")
@@ -21,7 +22,7 @@ _VECTORS: weakref.WeakKeyDictionary[faiss.Index, tuple[int, np.ndarray]] = (
 )
 
 
-class IndexFileError(ValueError):
+class IndexFileError(RVCError, ValueError):
     """An `.index` file that is missing, unreadable, empty, or does not fit the model."""
 
 

@@ -18,25 +18,26 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rvc.infer.pipeline import VoiceConverter
+from rvc.errors import RVCError
+from rvc.infer.converter import VoiceConverter
 
 log = logging.getLogger(__name__)
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 DEFAULT_EMBEDDER = "contentvec"  # what RVC WebUI models were trained with
 
 
-class ConverterLoadError(ValueError):
+class ConverterLoadError(RVCError, ValueError):
     """A model, index or embedder that cannot be used together; the message names them."""
 
 
 def group_config(group: str, name: str) -> DictConfig:
-    """The `conf/<group>/<name>.yaml` node (names with '-' match files with '_')."""
-    path = CONF / group / f"{name.replace('-', '_')}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-        raise ConverterLoadError(f"no {group} named {name!r}; known: {known}")
-    return OmegaConf.load(path)
+    """The `<group>/<name>` option of the registry (names with '-' match files with '_')."""
+    from rvc.registry import RegistryError, load
+
+    try:
+        return load(group, name)
+    except RegistryError as e:
+        raise ConverterLoadError(str(e)) from e
 
 
 def _instantiate(cfg: Any, device: str, **overrides: Any) -> Any:

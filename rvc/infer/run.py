@@ -17,8 +17,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from rvc.errors import RVCError
+from rvc.infer.converter import ConversionError, VoiceConverter
 from rvc.infer.options import ConvertOptions
-from rvc.infer.pipeline import ConversionError, VoiceConverter
 
 log = logging.getLogger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines are not for users
@@ -26,7 +27,7 @@ IN_PEAK = 0.95  # the WebUI scales louder inputs down to this peak first
 TEMPLATE_FIELDS = ("stem", "voice", "pitch", "index_rate", "format")
 
 
-class InferError(RuntimeError):
+class InferError(RVCError, RuntimeError):
     """A problem that stops the whole conversion (model, index, options, output folder)."""
 
 

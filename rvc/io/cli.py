@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from rvc.errors import report
 from rvc.io.checkpoints import load_state_checked
 from rvc.io.detect import (
     AmbiguousModelError,
@@ -253,12 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {args.out}: {meta['sr']} Hz, {meta['version']}, {f0}, {meta['vocoder']}, "
                 f"epoch {meta['epoch']}, sha256 {meta['model_hash'][:16]}…"
             )
-    except Exception as e:  # any unreadable file: one line, exit 1 (no traceback for users)
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if not isinstance(e, (ModelFileError, ModelDetectionError, OSError, ValueError)):
-            message = f"{type(e).__name__}: {message}"
-        print(f"rvc-model: error: {message}", file=sys.stderr)
-        return 1
+    except Exception as e:  # any bad input: one line, exit 1 (no traceback for users)
+        return report(e, "rvc-model")
     return 0
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rvc.errors import RVCError
 from rvc.io.weight_norm_names import from_rvc_names
 from rvc.models.layouts import FEATURE_DIMS, LAYOUTS, VOICE_MODEL_SEGMENT_FRAMES, standard_config
 
@@ -29,7 +30,7 @@ _VOCODER_MARKERS = {
 }
 
 
-class ModelDetectionError(ValueError):
+class ModelDetectionError(RVCError, ValueError):
     """The tensors do not identify one known generator configuration."""
 
 

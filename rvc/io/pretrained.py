@@ -9,7 +9,6 @@ loads them, refusing files whose tensors do not fit the networks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,16 +16,15 @@ from pathlib import Path
 
 from torch import nn
 
+from rvc.errors import RVCError
+from rvc.formats import APPLIO_REPO, RVC_REPO, file_sha256, khz
 from rvc.io.checkpoints import ArchitectureMismatchError, load_model_state, load_state_checked
 from rvc.io.detect import ModelDetectionError, detect_generator, discriminator_count
 from rvc.io.safe_load import ModelFileError
 from rvc.utils.hub import MissingModelFileError, resolve_file
 
-APPLIO_REPO = "IAHispano/Applio"
-RVC_REPO = "lj1995/VoiceConversionWebUI"
 
-
-class PretrainedNotAvailableError(ValueError):
+class PretrainedNotAvailableError(RVCError, ValueError):
     """No published pretrained exists for this vocoder / sample rate / F0 / version."""
 
 
@@ -36,10 +34,6 @@ class PretrainedPaths:
 
     generator: Path | None = None
     discriminator: Path | None = None
-
-
-def _khz(sample_rate: int) -> str:
-    return f"{int(sample_rate) // 1000}k"
 
 
 def default_pretrained_files(
@@ -60,7 +54,7 @@ def default_pretrained_files(
         if sr != 32000 or not use_f0 or version != "v2":
             raise PretrainedNotAvailableError(
                 f"the published RefineGAN pretrained is v2, pitch-guided, 32k only (asked: "
-                f"{version}, {'F0' if use_f0 else 'no F0'}, {_khz(sr)}); use `sample_rate=32000`, "
+                f"{version}, {'F0' if use_f0 else 'no F0'}, {khz(int(sr))}); use `sample_rate=32000`, "
                 "`pretrained=none` or `pretrained=custom`"
             )
         return APPLIO_REPO, "Resources/refinegan/f0G32k.pth", "Resources/refinegan/f0D32k.pth"
@@ -71,19 +65,10 @@ def default_pretrained_files(
     prefix = "f0" if use_f0 else ""
     if use_f0 and version == "v2":  # the files Applio publishes
         base = "Resources/pretrained_v2/"
-        return APPLIO_REPO, f"{base}f0G{_khz(sr)}.pth", f"{base}f0D{_khz(sr)}.pth"
+        return APPLIO_REPO, f"{base}f0G{khz(int(sr))}.pth", f"{base}f0D{khz(int(sr))}.pth"
     # v1 and no-F0 pretrained are only published by the RVC WebUI
     base = "pretrained_v2/" if version == "v2" else "pretrained/"
-    return RVC_REPO, f"{base}{prefix}G{_khz(sr)}.pth", f"{base}{prefix}D{_khz(sr)}.pth"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return RVC_REPO, f"{base}{prefix}G{khz(int(sr))}.pth", f"{base}{prefix}D{khz(int(sr))}.pth"
 
 
 def _describe(state: Mapping) -> str:

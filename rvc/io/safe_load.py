@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
+from rvc.errors import RVCError
 
-class ModelFileError(ValueError):
+
+class ModelFileError(RVCError, ValueError):
     """A model file cannot be used; the message names the file and the problem."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rvc.formats import SampleRateError, parse_sample_rate
 from rvc.io.checkpoints import load_state_checked
 from rvc.io.detect import VERSION_DIMS, detect_traits
 from rvc.io.safe_load import ModelFileError, load_pth
@@ -60,19 +61,11 @@ class VoiceModel:
         return int(self.weights["enc_p.emb_phone.weight"].shape[1])
 
 
-def parse_sample_rate(value: Any, where: str = "sr") -> int:
-    """40000, "40000", "40k" or "40K" → 40000."""
-    if isinstance(value, bool):
-        raise ModelFileError(f"{where}: not a sample rate: {value!r}")
-    if isinstance(value, (int, float)) and float(value).is_integer() and value > 0:
-        return int(value)
-    if isinstance(value, str):
-        s = value.strip().lower()
-        try:
-            return int(float(s[:-1]) * 1000) if s.endswith("k") else int(s)
-        except ValueError:
-            pass
-    raise ModelFileError(f"{where}: not a sample rate: {value!r}")
+def _file_rate(value: Any, where: str) -> int:
+    try:
+        return parse_sample_rate(value, where)
+    except SampleRateError as e:  # a file's problem: the loaders' error type
+        raise ModelFileError(str(e)) from e
 
 
 def weights_sha256(weights: Mapping[str, torch.Tensor]) -> str:
@@ -215,9 +208,9 @@ def voice_model_from_dict(data: Any, path: str | os.PathLike) -> VoiceModel:
     config = list(config)
     # like RVC WebUI: the speaker table size comes from the tensor (some files disagree)
     config[15] = int(weights["emb_g.weight"].shape[0])
-    sr = parse_sample_rate(config[17], f"{path}: config[17]")
+    sr = _file_rate(config[17], f"{path}: config[17]")
     if "sr" in data:
-        file_sr = parse_sample_rate(data["sr"], f"{path}: 'sr'")
+        file_sr = _file_rate(data["sr"], f"{path}: 'sr'")
         if file_sr != sr:
             raise ModelFileError(f"{path}: 'sr' says {file_sr} but config says {sr}")
     config[17] = sr

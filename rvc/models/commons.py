@@ -24,16 +24,6 @@ def sequence_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
-def parse_sample_rate(sr: int | str) -> int:
-    """Sample rate in Hz from an int or an RVC WebUI string such as "40k"."""
-    if isinstance(sr, str):
-        text = sr.strip().lower()
-        if text.endswith("k"):
-            return int(float(text[:-1]) * 1000)
-        return int(text)
-    return int(sr)
-
-
 def slice_segments(x: torch.Tensor, ids_start: torch.Tensor, segment_size: int) -> torch.Tensor:
     """Cut [.., segment_size] windows starting at ids_start [B] from x [B, T] or [B, C, T]."""
     # one gather instead of a per-item Python loop: no host syncs, static output shape

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from rvc.formats import parse_sample_rate
 from rvc.models.commons import (
-    parse_sample_rate,
     rand_slice_segments,
     remove_weight_norm,
     slice_segments,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rvc.errors import RVCError
 from rvc.models.commons import sequence_mask
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.precision import check_loss_scaling
@@ -39,7 +40,7 @@ def generator_steps(trainer: L.Trainer) -> int:
     return trainer.global_step // max(1, len(trainer.optimizers))
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RVCError, RuntimeError):
     """A loss became NaN or Inf; the run stops before anything is saved from it."""
 
 

@@ -24,12 +24,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
 from rvc.data.writer_lock import describe
+from rvc.errors import RVCError
 from rvc.utils import atomic
 
 log = logging.getLogger(__name__)
 
 
-class TrainError(RuntimeError):
+class TrainError(RVCError, RuntimeError):
     """The run cannot start or went wrong in a way the user must fix; message is for the user."""
 
 

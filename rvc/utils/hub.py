@@ -11,12 +11,14 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from rvc.errors import RVCError
+
 # a probe's answer per endpoint, so a run that looks for many files asks the network once
 _REACHABLE: dict[str, str | None] = {}
 _TRUE = {"1", "on", "yes", "true"}
 
 
-class MissingModelFileError(FileNotFoundError):
+class MissingModelFileError(RVCError, FileNotFoundError):
     """A weight file is neither on disk nor downloadable (e.g. offline)."""
 
 

@@ -20,7 +20,7 @@ from rvc.data.datamodule import (
 )
 from rvc.data.sampler import BucketBatchSampler
 from rvc.data.store import FeatureStore
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from tests.conftest import compose, voiced_clip, write
 
 SR, HOP = 40000, 400

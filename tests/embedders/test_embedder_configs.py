@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from rvc.embedders.base import Embedder
 from rvc.embedders.hubert import PRESETS, HubertEmbedder
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
 OPTIONS = sorted(p.stem for p in (CONF / "embedder").glob("*.yaml"))
 
 

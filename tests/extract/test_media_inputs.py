@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rvc.audio.io import ffmpeg_exe
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from tests.conftest import compose, voiced_clip, write
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from rvc.data.store import MissingMuteError
 from rvc.embedders.spectral import SpectralEmbedder
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from tests.conftest import compose
 
 FAST = ["f0=pm", "embedder=spectral", "device.num_workers=1"]

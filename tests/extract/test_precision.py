@@ -109,7 +109,7 @@ def test_hubert_bf16_features_within_3_percent_of_fp32(tmp_path, voice):
 
 
 def _run(tmp_path: Path, voice_dir: Path, hubert: Path, *extra: str):
-    from rvc.extract.pipeline import run
+    from rvc.extract.run import run
 
     cfg = compose(
         "extract",
@@ -146,7 +146,7 @@ def test_extraction_in_bf16_is_close_to_fp32(tmp_path, inputs):
 
 
 def test_bad_precision_fails_before_slicing(tmp_path, inputs):
-    from rvc.extract.pipeline import ExtractError
+    from rvc.extract.run import ExtractError
 
     with pytest.raises(ExtractError, match="inference_precision.*'half'"):
         _run(tmp_path / "x", *inputs, "device.inference_precision=half")

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from rvc.extract import features
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from tests.conftest import compose
 
 

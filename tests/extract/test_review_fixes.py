@@ -10,7 +10,7 @@ import pytest
 from rvc.audio import process
 from rvc.data.audit import print_audit
 from rvc.data.store import FeatureStore
-from rvc.extract.pipeline import ExtractError, run
+from rvc.extract.run import ExtractError, run
 from rvc.f0.dsp import PMEstimator
 from tests.conftest import compose, voiced_clip, write
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rvc.data.store import FeatureStore
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from rvc.f0.dsp import PMEstimator
 from tests.conftest import compose
 
@@ -95,7 +95,7 @@ def test_missing_weights_offline_is_one_clear_error_and_keeps_the_slices(
         raise huggingface_hub.errors.LocalEntryNotFoundError("offline")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
-    from rvc.extract.pipeline import ExtractError
+    from rvc.extract.run import ExtractError
 
     over = [
         "name=o",

@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from rvc.embedders.hubert import HubertEmbedder
-from rvc.extract.pipeline import run
+from rvc.extract.run import run
 from tests.conftest import compose, voiced_clip, write
 from tests.embedders.conftest import PROJ, save_tiny
 
@@ -40,7 +40,7 @@ def test_v1_features_come_from_the_asked_layer_and_the_store_records_it(tmp_path
             out.add(min(err, key=err.get))
         return out
 
-    with caplog.at_level(logging.INFO, logger="rvc.extract.pipeline"):
+    with caplog.at_level(logging.INFO, logger="rvc.extract.run"):
         store = _extract(tmp_path, "embedder.v1_layer=12")
     assert "v1 features: final_proj of HuBERT layer 12 (embedder.v1_layer)" in caplog.messages
     assert store.stages["features"]["config"]["v1_layer"] == 12

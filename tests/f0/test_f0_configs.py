@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from rvc.f0.base import F0Estimator
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
 OPTIONS = sorted(p.stem for p in (CONF / "f0").glob("*.yaml"))
 
 

@@ -19,7 +19,7 @@ from rvc.embedders.base import Embedder
 from rvc.f0.base import F0Estimator
 from rvc.index.search import read_index
 from rvc.infer import ConvertOptions
-from rvc.infer.pipeline import VoiceConverter
+from rvc.infer.converter import VoiceConverter
 from rvc.io.voice_model import load_voice_model
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from rvc.formats import file_sha256
 from rvc.io.checkpoints import ArchitectureMismatchError, save_pretrained
 from rvc.io.pretrained import (
     CustomPretrained,
@@ -19,7 +20,6 @@ from rvc.io.pretrained import (
     PretrainedNotAvailableError,
     PretrainedPaths,
     default_pretrained_files,
-    file_sha256,
 )
 from rvc.io.safe_load import ModelFileError
 from rvc.models.discriminators import MultiPeriodDiscriminator

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from rvc.formats import SampleRateError, parse_sample_rate
 from rvc.io.checkpoints import ArchitectureMismatchError
 from rvc.io.safe_load import ModelFileError
 from rvc.io.voice_model import (
     CORE_KEYS,
     METADATA_KEYS,
     load_voice_model,
-    parse_sample_rate,
     read_voice_model,
     save_voice_model,
     weights_sha256,
@@ -157,7 +157,7 @@ def test_parse_sample_rate():
         48000,
     ]
     for bad in ("fast", True, -1, None):
-        with pytest.raises(ModelFileError):
+        with pytest.raises(SampleRateError):
             parse_sample_rate(bad)
 
 

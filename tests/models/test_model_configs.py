@@ -18,7 +18,7 @@ from rvc.models.synthesizer import Synthesizer, config_list
 from rvc.models.vocoders import VOCODER_NAMES
 from tests.conftest import compose
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
 
 # RVC WebUI configs/{v1,v2}/<rate>.json (v2 40k = v1 40k), written out here independently of
 # rvc/models/layouts.py: (version, option) -> (sr, n_fft, hop, mels, segment samples,

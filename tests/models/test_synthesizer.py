@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from rvc.models.commons import has_weight_norm, parse_sample_rate
+from rvc.formats import parse_sample_rate
+from rvc.models.commons import has_weight_norm
 from rvc.models.synthesizer import CONFIG_KEYS, Synthesizer, config_list
 from tests.conftest import compose, debug_config
 

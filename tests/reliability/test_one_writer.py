@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rvc.data.store import FeatureStore
-from rvc.extract.pipeline import ExtractError
-from rvc.extract.pipeline import run as extract
+from rvc.extract.run import ExtractError
+from rvc.extract.run import run as extract
 from rvc.train.run import TrainError, one_writer
 from rvc.train.run import run as train
 from tests.conftest import compose

@@ -68,7 +68,7 @@ def build_gan(cfg):
 @pytest.fixture(scope="session")
 def store_root(tmp_path_factory) -> Path:
     """A tiny store `experiments/t` (40 kHz, pm F0, spectral features) under the returned root."""
-    from rvc.extract.pipeline import run
+    from rvc.extract.run import run
 
     root = tmp_path_factory.mktemp("train_store")
     voice = root / "voice"

@@ -90,7 +90,7 @@ def test_v1_defaults_load_full_size_published_files(tmp_path, offline_hub, optio
 def test_v1_48k_training_starts_from_the_published_pretrained(tmp_path, offline_hub):
     """extract.py + train.py with `embedder.version=v1 model=48k` (and small widths, on both
     sides): a v1 48k store, one epoch from the v1 pretrained, a v1 48k voice model."""
-    from rvc.extract.pipeline import run as extract
+    from rvc.extract.run import run as extract
     from rvc.io.voice_model import read_voice_model
     from rvc.train.run import run as train
     from tests.conftest import voiced_clip, write

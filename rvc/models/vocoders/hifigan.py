@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from rvc.models.commons import LRELU_SLOPE, get_padding, parse_sample_rate, remove_weight_norm, wn
+from rvc.formats import parse_sample_rate
+from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
 from rvc.models.layouts import noise_conv_kernel
 from rvc.models.nsf import SourceModuleHnNSF
 

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from rvc.models.commons import LRELU_SLOPE, get_padding, parse_sample_rate, remove_weight_norm, wn
+from rvc.formats import parse_sample_rate
+from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
 from rvc.models.nsf import SourceModuleHnNSF
 from rvc.models.vocoders.hifigan import branch_mean, noise_conv, upsample_layer
 

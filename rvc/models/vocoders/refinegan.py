@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from rvc.models.commons import parse_sample_rate, remove_weight_norm, wn
+from rvc.formats import parse_sample_rate
+from rvc.models.commons import remove_weight_norm, wn
 from rvc.models.nsf import SineSource
 from rvc.models.vocoders.hifigan import ResBlock, branch_mean
 

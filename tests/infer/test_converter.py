@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rvc.infer import ConversionError, ConvertOptions
-from rvc.infer.pipeline import VoiceConverter
+from rvc.infer.converter import VoiceConverter
 from tests.infer.conftest import converter, voice16k
 
 
@@ -95,7 +95,7 @@ def test_chunked_equals_whole_away_from_seams_without_clicks(voice_files, quiet)
     opts = ConvertOptions(pad_s=1.0, query_s=1.0, center_s=3.0, max_s=4.0)
     parts = conv.convert(x, opts, progress=False)
     from rvc.infer import chunks as ck
-    from rvc.infer.pipeline import highpass_16k
+    from rvc.infer.converter import highpass_16k
 
     cuts = [c.start for c in ck.plan(len(x), 16000, 48000, 16000, 64000, highpass_16k(x))][1:]
     assert len(cuts) >= 3
@@ -171,7 +171,7 @@ def test_rms_mix_follows_the_input_envelope(voice_files, quiet):
 
 
 def test_loud_output_is_scaled_to_the_webui_peak_never_up():
-    from rvc.infer.pipeline import limit_peak
+    from rvc.infer.converter import limit_peak
 
     loud = np.array([0.5, -2.0, 1.0])
     np.testing.assert_allclose(limit_peak(loud), loud * 0.99 / 2.0)

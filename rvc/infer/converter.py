@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rvc.errors import RVCError
 from rvc.f0 import edit
 from rvc.f0.coarse import f0_to_coarse
 from rvc.infer import chunks as ck
@@ -27,7 +28,7 @@ MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to n
 SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence out, not noise
 
 
-class ConversionError(ValueError):
+class ConversionError(RVCError, ValueError):
     """Input the pipeline cannot convert (too short, non-finite, wrong shape)."""
 
 

@@ -15,16 +15,18 @@ from tqdm.auto import tqdm
 from rvc.audio import io as audio_io
 from rvc.audio import url as audio_url
 from rvc.data import audit as audit_mod
-from rvc.data.store import FeatureStore, SourceRecord, StoreLockedError, config_hash, file_hash
+from rvc.data.store import FeatureStore, SourceRecord, StoreLockedError, config_hash
+from rvc.errors import RVCError
 from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
+from rvc.formats import file_sha256
 from rvc.utils.device import autocast_dtype, extract_devices
 
 log = logging.getLogger(__name__)
 STAGES = ("slice", "f0", "features")
 
 
-class ExtractError(RuntimeError):
+class ExtractError(RVCError, RuntimeError):
     """Nothing usable came out, or the request itself is wrong; message is for the user."""
 
 
@@ -113,7 +115,7 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
     jobs = []
     for src in tqdm(sources, desc="    hash", unit="file", leave=False):
         try:
-            content = file_hash(src.path)
+            content = file_sha256(src.path)
         except OSError as e:
             content = f"unreadable:{e}"
         phash = config_hash({"params": pdict, "start": src.start, "end": src.end})

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from rvc.data.store import FeatureStore
-from rvc.extract.pipeline import ExtractError, run
+from rvc.extract.run import ExtractError, run
 from tests.conftest import compose, voiced_clip, write
 from tests.reliability.files import assert_every_file_loads
 

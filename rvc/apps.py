@@ -1,0 +1,87 @@
+"""The four Hydra entry points, inside the package so an installed wheel has them too.
+
+`python train.py …` (the repository's thin scripts), `rvc-train …` (console scripts) and
+`python -m rvc.evaluate` all run these. Configs come from the package (`pkg://rvc.conf`, the
+registry, rvc/registry.py); a stage's `run(cfg)` lives in `rvc/<stage>/run.py`. A stage's
+`RVCError` is printed as one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import rvc  # noqa: F401  (registers the ${layout:...} config resolvers before composing)
+from rvc.errors import RVCError, report
+
+CONFIGS = "pkg://rvc.conf"
+
+
+def _fail(e: RVCError, stage: str) -> None:
+    sys.exit(report(e, stage, f"details: add hydra.verbose=rvc.{stage} to the command"))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="extract")
+def extract(cfg: DictConfig) -> None:
+    """Prepare a voice dataset: ingest → slice → F0 → content features → audit."""
+    from rvc.data.audit import print_audit
+    from rvc.extract.run import run
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party()
+    try:
+        result = run(cfg)
+    except RVCError as e:
+        _fail(e, "extract")
+    print_audit(result.audit)
+    print(f"store: {result.store.root}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
+def train(cfg: DictConfig) -> float | None:
+    """Train an RVC voice model on a store made by extract: a .pth and an .index."""
+    from rvc.train.run import run
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party(lightning=True)
+    try:
+        result = run(cfg)
+    except RVCError as e:
+        _fail(e, "train")
+    print(f"voice model: {result.voice_model}")
+    print(f"index:       {result.index}")
+    print(f"epochs: {result.epochs}, steps: {result.steps}, best val/mel: "
+          f"{result.metrics.get('best/val/mel', float('nan')):.4f}")  # fmt: skip
+    return result.metrics.get("best/val/mel")  # what a Hydra sweeper would minimise
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="infer")
+def infer(cfg: DictConfig) -> None:
+    """Convert recordings into a trained voice: a .pth (ours, RVC WebUI or Applio), its index."""
+    from rvc.infer.run import run, summary
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party()
+    try:
+        result = run(cfg)
+    except RVCError as e:
+        _fail(e, "infer")
+    print(summary(result))
+    if result.failed:
+        sys.exit(1)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="evaluate")
+def evaluate(cfg: DictConfig) -> None:
+    """Convert held-out slices and test audio of a trained voice; write a report."""
+    from rvc.eval.run import run
+
+    try:
+        report_, html = run(cfg)
+    except RVCError as e:
+        _fail(e, "evaluate")
+    for k, v in report_.summary().items():
+        print(f"{k:>15}: {v:.4f}")
+    print(f"report: {html}")
