@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from rvc.audio.io import ffmpeg_exe, save_wav
+from rvc.audio.read import ffmpeg_exe, save_wav
 from rvc.utils.atomic import atomic_path
 
 SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rvc.errors import RVCError
-from rvc.eval.evaluate import Report, evaluate
+from rvc.eval.measure import Report, evaluate
 
 
 class EvalError(RVCError, RuntimeError):

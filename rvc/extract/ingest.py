@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from rvc.audio import io as audio_io
 from rvc.audio import process, slicer
+from rvc.audio import read as audio_read
 from rvc.data.store import SliceRecord, SourceRecord, array_hash
 
 SR_16K = 16000
@@ -135,8 +135,8 @@ def _ingest(
         return rec, []
 
     try:
-        audio, native_sr = audio_io.load_audio(src, sr=None, start=start, end=end)
-    except audio_io.AudioDecodeError as e:
+        audio, native_sr = audio_read.load_audio(src, sr=None, start=start, end=end)
+    except audio_read.AudioDecodeError as e:
         return skip("failed", str(e))
 
     rec.duration = len(audio) / native_sr
@@ -182,8 +182,8 @@ def _ingest(
             name, speaker, rec.path, a, b, len(chunk), len(chunk16), array_hash(chunk16)
         )
         out = Path(root)
-        audio_io.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)
-        audio_io.save_wav(out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, SR_16K)
+        audio_read.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)
+        audio_read.save_wav(out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, SR_16K)
         slices.append(s)
     if not slices:
         return skip("skipped", "no voiced region long enough to slice " + "; ".join(warnings))

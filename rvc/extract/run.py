@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from rvc.audio import io as audio_io
+from rvc.audio import read as audio_read
 from rvc.audio import url as audio_url
 from rvc.data import audit as audit_mod
 from rvc.data.store import FeatureStore, SourceRecord, StoreLockedError, config_hash
@@ -86,7 +86,7 @@ def collect_sources(
                 continue
         else:
             try:
-                paths = audio_io.find_media([spec])
+                paths = audio_read.find_media([spec])
             except FileNotFoundError as e:
                 raise ExtractError(f"input '{spec}': no such file or folder ({e})") from e
             if not paths:

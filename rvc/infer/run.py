@@ -55,7 +55,7 @@ class InferResult:
 
 def load_input(path: str | os.PathLike) -> np.ndarray:
     """Any media file as 16 kHz mono float32, scaled down to a 0.95 peak if louder."""
-    from rvc.audio.io import load_audio
+    from rvc.audio.read import load_audio
 
     audio, _ = load_audio(path, sr=16000, min_duration=0.0)
     top = float(np.abs(audio).max(initial=0.0)) / IN_PEAK
@@ -88,7 +88,7 @@ def expand_inputs(
 ) -> tuple[list[tuple[str, str]], list[Converted]]:
     """(local media file, name to report it by) for every input, URLs downloaded once and
     named by their URL; inputs that cannot be had come back as failures."""
-    from rvc.audio.io import find_media
+    from rvc.audio.read import find_media
     from rvc.audio.url import download, is_url
 
     files, failed = [], []
@@ -115,7 +115,7 @@ def convert_files(
     progress: bool = True,
 ) -> InferResult:
     """Convert every input; a file that fails is reported in the result and the rest go on."""
-    from rvc.audio.io import AudioDecodeError
+    from rvc.audio.read import AudioDecodeError
     from rvc.audio.write import save_audio
 
     start = time.perf_counter()

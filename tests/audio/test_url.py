@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rvc.audio.io import load_audio
+from rvc.audio.read import load_audio
 from rvc.audio.url import DownloadError, cached_download, download, is_url
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rvc.audio.io import ffmpeg_exe
+from rvc.audio.read import ffmpeg_exe
 from rvc.extract.run import run
 from tests.conftest import compose, voiced_clip, write
 

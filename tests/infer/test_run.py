@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from rvc.audio.io import load_audio
+from rvc.audio.read import load_audio
 from rvc.infer import ConverterLoadError, ConvertOptions, InferError, convert_files, load_converter
 from rvc.infer.run import run
 from tests.conftest import compose, write

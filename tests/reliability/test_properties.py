@@ -19,8 +19,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rvc.audio.io import AudioDecodeError, load_audio
 from rvc.audio.process import highpass, normalize, resample
+from rvc.audio.read import AudioDecodeError, load_audio
 from rvc.audio.slicer import chunk_ranges, slice_auto, slice_simple
 from rvc.f0.base import HOP, n_frames
 from rvc.f0.coarse import f0_to_coarse

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rvc.audio.io import (
+from rvc.audio.read import (
     AudioDecodeError,
     ffmpeg_exe,
     find_media,

@@ -104,7 +104,7 @@ def test_a_crashing_batch_fails_only_its_bad_slice(tmp_path, voice_dir):
     first = run(_cfg(tmp_path, f"[{voice_dir}]", "stages=[slice]"))
     shortest = min(first.store.slices.values(), key=lambda r: r.n_samples_16k)
     RaisesOnShortest.shortest = shortest.n_samples_16k
-    target = "tests.extract.test_review_fixes.RaisesOnShortest"
+    target = "tests.extract.test_edge_cases.RaisesOnShortest"
     res = run(_cfg(tmp_path, f"[{voice_dir}]", f"f0._target_={target}", "device.batch_size=64"))
     names = {n for n, _ in res.failures["f0"]}
     same_len = {n for n, r in res.store.slices.items() if r.n_samples_16k == shortest.n_samples_16k}
