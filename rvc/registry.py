@@ -126,3 +126,11 @@ def find(group: str, key: str, value: Any) -> tuple[str, DictConfig]:
         if v is not None:
             seen.append(str(v))
     raise RegistryError(f"no {group} with {key} {value!r}; known: {', '.join(seen)}")
+
+
+def option_file(group: str, name: str) -> Path:
+    """The YAML file of the option `group/name` (the first on the search path), for messages."""
+    path = _file(group, str(name))
+    if path is None:
+        raise RegistryError(f"no {group} named {name!r}; known: {', '.join(names(group))}")
+    return path

@@ -1,17 +1,18 @@
 """The retrieval index: build a faiss `.index` from a feature store, read it, retrieve features."""
 
 from rvc.index.build import (
-    BUILDERS,
     AutoIndex,
     FaissIndex,
     IndexBuilder,
     IndexInfo,
+    IndexKindError,
     KMeansIndex,
     build_index,
     collect_features,
     index_factory_string,
     index_file_name,
     legacy_index_file_name,
+    make_builder,
 )
 from rvc.index.search import (
     IndexFileError,
@@ -24,12 +25,12 @@ from rvc.index.search import (
 )
 
 __all__ = [
-    "BUILDERS",
     "AutoIndex",
     "FaissIndex",
     "IndexBuilder",
     "IndexFileError",
     "IndexInfo",
+    "IndexKindError",
     "KMeansIndex",
     "blend",
     "build_index",
@@ -39,6 +40,7 @@ __all__ = [
     "index_file_name",
     "index_vectors",
     "legacy_index_file_name",
+    "make_builder",
     "neighbour_weights",
     "read_index",
     "retrieve",

@@ -1,8 +1,9 @@
-"""Building the retrieval `.index` (FORMATS.md §6): faiss IVF-Flat over the training features.
+"""Building the retrieval `.index` (docs/formats.md §6): faiss IVF-Flat over the training features.
 
-One builder class per Hydra option (`conf/index/`): `FaissIndex` indexes every frame,
-`KMeansIndex` first reduces them to MiniBatchKMeans centres, `AutoIndex` reduces only large
-sets (> 200 000 frames), as the RVC WebUI and Applio do.
+The index kinds are the options of `rvc/conf/index/` (the registry), each a YAML naming its
+builder class: `FaissIndex` indexes every frame, `KMeansIndex` first reduces them to
+MiniBatchKMeans centres, `AutoIndex` reduces only large sets (> 200 000 frames), as the RVC
+WebUI and Applio do. A new kind is a subclass of `IndexBuilder` and a YAML (`make_builder`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rvc import registry
 from rvc.data.store import FeatureStore
+from rvc.errors import RVCError
 from rvc.utils.atomic import atomic_path
+
+
+class IndexKindError(RVCError, ValueError):
+    """An index kind whose YAML does not build an `IndexBuilder`."""
 
 
 def index_factory_string(n_vectors: int) -> tuple[str, int]:
@@ -137,11 +144,24 @@ class AutoIndex(KMeansIndex):
         return n > self.kmeans_threshold and super().should_reduce(n)
 
 
-BUILDERS: dict[str, type[IndexBuilder]] = {
-    "auto": AutoIndex,
-    "faiss": FaissIndex,
-    "kmeans": KMeansIndex,
-}
+def make_builder(kind: str = "auto", **overrides: object) -> IndexBuilder:
+    """The builder of the index kind `kind`: its `conf/index/<kind>.yaml` (with `overrides`),
+    instantiated; a YAML that does not build an `IndexBuilder` fails here, before any work."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.merge(registry.load("index", kind), overrides)
+    where = f"index kind {kind!r} ({registry.option_file('index', kind)})"
+    if "_target_" not in cfg:
+        raise IndexKindError(f"{where}: no _target_ naming its builder class")
+    try:
+        builder = instantiate(cfg)
+    except Exception as e:  # an unimportable class or a bad argument: name the YAML
+        raise IndexKindError(f"{where}: cannot build {cfg._target_}: {e}") from e
+    if not isinstance(builder, IndexBuilder):
+        raise IndexKindError(f"{where}: {cfg._target_} is not an rvc.index.IndexBuilder")
+    builder.kind = kind  # the option's name is its kind (what IndexInfo and the CLI report)
+    return builder
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """`rvc-index`: build the retrieval index of a feature store, or describe an `.index` file.
 
-rvc-index build STORE_DIR [--kind auto|faiss|kmeans] [--out PATH] [--name NAME]
+rvc-index build STORE_DIR [--kind KIND] [--out PATH] [--name NAME]
 rvc-index info FILE.index
+
+KIND is an option of the index config group (`rvc/conf/index/<kind>.yaml`, or a folder added
+with `rvc.registry.add_search_path`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 
 import faiss
 
+from rvc import registry
 from rvc.data.store import MANIFEST, FeatureStore
 from rvc.errors import report
-from rvc.index.build import BUILDERS, IndexInfo, build_index, index_file_name
+from rvc.index.build import IndexInfo, build_index, index_file_name, make_builder
 from rvc.index.search import read_index
 
 
@@ -25,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build <name>.index from a store's content features")
     b.add_argument("store", type=Path, help="feature store folder (holds manifest.json)")
-    b.add_argument("--kind", choices=sorted(BUILDERS), default="auto", help="default: auto")
+    kinds = registry.names("index")
+    b.add_argument("--kind", choices=kinds, default="auto", help="index kind (default: auto)")
     b.add_argument("--name", help="model name (default: the store folder's name)")
     b.add_argument("--out", type=Path, help="index file (default: STORE/<name>.index)")
     i = sub.add_parser("info", help="show dim, vector count, IVF lists and nprobe")
@@ -36,14 +41,15 @@ def _parser() -> argparse.ArgumentParser:
 def build(
     store_dir: Path, kind: str = "auto", out: Path | None = None, name: str | None = None
 ) -> IndexInfo:
-    """Build the index of the store at `store_dir` with the default `kind` builder."""
+    """Build the index of the store at `store_dir` with the `kind` option's builder."""
+    builder = make_builder(kind)  # a broken kind fails before the store is locked
     if not (store_dir / MANIFEST).is_file():
         raise ValueError(f"{store_dir}: not a feature store (no {MANIFEST}; run extract.py)")
     store = FeatureStore(store_dir)
     name = name or store_dir.resolve().name
     out = out if out is not None else store_dir / index_file_name(name)
     with store.lock():  # features still being extracted would give a partial index
-        return build_index(store, BUILDERS[kind](), out)
+        return build_index(store, builder, out)
 
 
 def describe(path: Path) -> dict[str, Any]:
