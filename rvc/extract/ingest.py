@@ -18,37 +18,42 @@ import numpy as np
 from rvc.audio import process, slicer
 from rvc.audio import read as audio_read
 from rvc.data.store import SliceRecord, SourceRecord, array_hash
-
-SR_16K = 16000
+from rvc.formats import ANALYSIS_RATE
+from rvc.models.layouts import SAMPLE_RATES
 
 
 @dataclass(frozen=True)
 class SliceParams:
-    """Everything that decides the slices of a source (hashed into the manifest)."""
+    """Everything that decides the slices of a source (hashed into the manifest).
 
-    sample_rate: int = 40000
-    split: str = "auto"  # auto | simple | skip
-    threshold_db: float = -42.0
-    min_length: float = 1.5
-    min_interval: float = 0.4
-    max_sil_kept: float = 0.5
-    chunk_len: float = 3.0
-    overlap: float = 0.3
-    normalize: str = "post"  # none | pre | post
-    highpass: float | None = 48.0
-    denoise: bool = False
+    No defaults here: the values and their meanings live in `rvc/conf/slicing/default.yaml`
+    (the `slicing` config group); `sample_rate` comes from the model.
+    """
+
+    sample_rate: int
+    split: str  # auto | simple | skip
+    threshold_db: float
+    min_length: float
+    min_interval: float
+    max_sil_kept: float
+    chunk_len: float
+    overlap: float
+    normalize: str  # none | pre | post
+    highpass: float | None
+    denoise: bool
     # quality gates: files failing them are skipped with a reason
-    min_duration: float = 0.5
-    silence_db: float = -60.0
-    max_clipped: float = 0.01
+    min_duration: float
+    silence_db: float
+    max_clipped: float
 
     def __post_init__(self) -> None:
         if self.split not in ("auto", "simple", "skip"):
             raise ValueError(f"slicing.split must be auto, simple or skip, not '{self.split}'")
         if self.normalize not in ("none", "pre", "post"):
             raise ValueError(f"slicing.normalize must be none, pre or post, not '{self.normalize}'")
-        if self.sample_rate not in (32000, 40000, 48000):
-            raise ValueError(f"sample_rate must be 32000, 40000 or 48000, not {self.sample_rate}")
+        if self.sample_rate not in SAMPLE_RATES:
+            rates = ", ".join(map(str, SAMPLE_RATES))
+            raise ValueError(f"sample_rate must be one of {rates}, not {self.sample_rate}")
         if not 0 < self.chunk_len or not 0 <= self.overlap < self.chunk_len:
             raise ValueError(
                 f"need chunk_len > 0 and 0 <= overlap < chunk_len, got {self.chunk_len}/{self.overlap}"
@@ -141,7 +146,7 @@ def _ingest(
 
     rec.duration = len(audio) / native_sr
     warnings = []
-    if native_sr < SR_16K:
+    if native_sr < ANALYSIS_RATE:
         warnings.append(f"low sample rate {native_sr} Hz: upsampled, lacks high frequencies")
     if rec.duration < p.min_duration:
         return skip("skipped", f"too short ({rec.duration:.2f} s < {p.min_duration} s)")
@@ -176,14 +181,16 @@ def _ingest(
             chunk = process.normalize(chunk)
         if not np.isfinite(chunk).all() or np.abs(chunk).max() == 0:
             continue
-        chunk16 = process.resample(chunk, p.sample_rate, SR_16K).astype(np.float32)
+        chunk16 = process.resample(chunk, p.sample_rate, ANALYSIS_RATE).astype(np.float32)
         name = slice_name(src, content_hash, params_hash, k)
         s = SliceRecord(
             name, speaker, rec.path, a, b, len(chunk), len(chunk16), array_hash(chunk16)
         )
         out = Path(root)
         audio_read.save_wav(out / "sliced" / str(speaker) / f"{name}.wav", chunk, p.sample_rate)
-        audio_read.save_wav(out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, SR_16K)
+        audio_read.save_wav(
+            out / "sliced16k" / str(speaker) / f"{name}.wav", chunk16, ANALYSIS_RATE
+        )
         slices.append(s)
     if not slices:
         return skip("skipped", "no voiced region long enough to slice " + "; ".join(warnings))
