@@ -59,3 +59,8 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def short_sha256(data: bytes, length: int = 16) -> str:
+    """The first `length` hex digits of sha256(data): the short ids of manifests, slices, URLs."""
+    return hashlib.sha256(data).hexdigest()[:length]

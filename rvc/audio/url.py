@@ -6,7 +6,6 @@ asking for the same URL again returns the earlier file without touching the netw
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from rvc.errors import RVCError
+from rvc.formats import short_sha256
 from rvc.utils.atomic import write_json
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def is_url(s: str | os.PathLike) -> bool:
 
 
 def _key(url: str) -> str:
-    return hashlib.sha256(url.strip().encode("utf-8")).hexdigest()[:16]
+    return short_sha256(url.strip().encode("utf-8"))
 
 
 def _sidecar(out_dir: Path, url: str) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rvc.data.store import FeatureStore
+from rvc.formats import ANALYSIS_RATE
 from rvc.utils import atomic
 
 # (minutes of clean voice, recommended epochs): the rule of thumb RVC users follow —
@@ -41,7 +42,7 @@ def build_audit(store: FeatureStore) -> dict[str, Any]:
     ]
     warnings = [{"file": s.path, "warning": s.reason} for s in ok if s.reason]
     snrs = [s.stats["snr_db"] for s in ok if math.isfinite(s.stats.get("snr_db", math.nan))]
-    lengths = [r.n_samples / store.params.get("sample_rate", 40000) for r in store.slices.values()]
+    lengths = _slice_seconds(store)
     usable_min = sum(s.usable for s in ok) / 60
     audit: dict[str, Any] = {
         "experiment": str(store.root),
@@ -67,6 +68,11 @@ def build_audit(store: FeatureStore) -> dict[str, Any]:
             missing = [n for n, r in store.slices.items() if st["done"].get(n) != r.sha]
             audit[f"{stage}_missing"] = missing
     return audit
+
+
+def _slice_seconds(store: FeatureStore) -> list[float]:
+    # from the 16 kHz copy: its rate is fixed, so no guess when the store's params lack a rate
+    return [r.n_samples_16k / ANALYSIS_RATE for r in store.slices.values()]
 
 
 def _describe(xs: list[float]) -> dict[str, float]:
@@ -97,11 +103,10 @@ def save_audit(store: FeatureStore, audit: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sr = store.params.get("sample_rate", 40000)
     f0 = _voiced_f0(store)
     n = 2 if f0 is not None and f0.size else 1
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.2), squeeze=False)
-    axes[0, 0].hist([r.n_samples / sr for r in store.slices.values()], bins=30, color="tab:blue")
+    axes[0, 0].hist(_slice_seconds(store), bins=30, color="tab:blue")
     axes[0, 0].set(title="slice lengths", xlabel="seconds", ylabel="slices")
     if n == 2:
         axes[0, 1].hist(f0, bins=np.geomspace(50, 1100, 60), color="tab:orange")

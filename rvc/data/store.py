@@ -20,7 +20,6 @@ a run killed halfway resumes where it stopped and never trusts a half-written fi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from rvc.data.writer_lock import StoreLockedError, hold  # noqa: F401  (the store's error, too)
 from rvc.errors import RVCError
+from rvc.formats import short_sha256
 from rvc.utils import atomic
 
 MANIFEST = "manifest.json"
@@ -42,7 +42,7 @@ RUNTIME_KEYS = frozenset({"batch_size", "device", "devices", "num_workers"})
 def config_hash(obj: Any) -> str:
     """Stable short hash of a JSON-able object (stage parameters)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return short_sha256(blob)
 
 
 def outcome_hash(config: dict[str, Any]) -> str:
@@ -52,7 +52,7 @@ def outcome_hash(config: dict[str, Any]) -> str:
 
 def array_hash(audio: np.ndarray) -> str:
     """Short sha256 of an array's bytes (slice identity for downstream stages)."""
-    return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
+    return short_sha256(np.ascontiguousarray(audio).tobytes())
 
 
 class MissingMuteError(RVCError, FileNotFoundError):

@@ -6,7 +6,6 @@ ingested in parallel (worker threads); the caller owns the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 from rvc.audio import process, slicer
 from rvc.audio import read as audio_read
 from rvc.data.store import SliceRecord, SourceRecord, array_hash
-from rvc.formats import ANALYSIS_RATE
+from rvc.formats import ANALYSIS_RATE, short_sha256
 from rvc.models.layouts import SAMPLE_RATES
 
 
@@ -70,7 +69,7 @@ def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
     files in two folders (two speakers) stay apart.
     """
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem)[:40].strip("-") or "audio"
-    where = hashlib.sha256(str(path).encode()).hexdigest()[:4]
+    where = short_sha256(str(path).encode(), 4)
     return f"{stem}_{content_hash[:8]}{where}{params_hash[:4]}_{k:04d}"
 
 

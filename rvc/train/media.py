@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from rvc.formats import ANALYSIS_RATE
 from rvc.utils.atomic import atomic_path
 
 
@@ -77,7 +78,8 @@ def output_f0(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     from rvc.f0.dsp import PMEstimator
 
-    return PMEstimator().compute(soxr.resample(audio, sample_rate, 16000).astype(np.float32))
+    x16 = soxr.resample(audio, sample_rate, ANALYSIS_RATE).astype(np.float32)
+    return PMEstimator().compute(x16)
 
 
 def log_examples(
