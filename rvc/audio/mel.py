@@ -121,21 +121,6 @@ def spec_to_mel(
     return torch.log(torch.matmul(basis, spec).clamp(min=1e-5))
 
 
-def mel_spectrogram(
-    y: torch.Tensor,
-    sample_rate: int,
-    n_fft: int,
-    hop_length: int,
-    win_length: int,
-    n_mels: int,
-    fmin: float = 0.0,
-    fmax: float | None = None,
-) -> torch.Tensor:
-    """Log-mel [B, n_mels, frames] of y [B, T] or [B, 1, T]."""
-    spec = spectrogram(y, n_fft, hop_length, win_length)
-    return spec_to_mel(spec, sample_rate, n_fft, n_mels, fmin, fmax)
-
-
 class MelSpectrogram(nn.Module):
     """RVC's spectrogram settings bundled as a module (no parameters, cached buffers)."""
 

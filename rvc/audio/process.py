@@ -61,20 +61,6 @@ def normalize(audio: np.ndarray, max_peak: float = 0.9, alpha: float = 0.75) -> 
     return _f32(x / peak * (max_peak * alpha) + (1.0 - alpha) * x)
 
 
-def normalize_rms(
-    audio: np.ndarray, target_db: float = -20.0, max_peak: float = 0.99
-) -> np.ndarray:
-    """Scale to an RMS level of `target_db` dBFS, lowered if needed to keep the peak <= `max_peak`."""
-    x = np.asarray(audio, dtype=np.float32)
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    if rms == 0.0:
-        return _f32(x)
-    gain = 10 ** (target_db / 20) / rms
-    peak = float(np.max(np.abs(x)))
-    gain = min(gain, max_peak / peak)
-    return _f32(x * gain)
-
-
 def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:
     """Resample `[T]` (or `[T, C]`) with soxr; returns float32."""
     x = _f32(audio)

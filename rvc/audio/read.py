@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import struct
 import subprocess
 from pathlib import Path
@@ -179,33 +178,6 @@ def load_audio(
 
         audio = resample(audio, native_sr, sr)
     return np.ascontiguousarray(audio, dtype=np.float32), int(sr or native_sr)
-
-
-_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-
-
-def probe_duration(path: str | os.PathLike) -> float:
-    """Duration in seconds from the header (no full decode); AudioDecodeError if unknown."""
-    path = Path(path)
-    _check_file(path)
-    if path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
-        try:
-            info = sf.info(path)
-            return info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError, TypeError):
-            pass
-    # `ffmpeg -i` with no output prints the input summary and exits non-zero; that is expected
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", _ffmpeg_input(path)]
-    err = subprocess.run(cmd, capture_output=True, check=False).stderr.decode("utf-8", "replace")
-    if "Audio:" not in err:
-        if "Stream #" in err:
-            raise _fail(path, "no audio stream (a video without sound?)")
-        raise _fail(path, "not a decodable audio/video file")
-    m = _DURATION_RE.search(err)
-    if m is None:
-        raise _fail(path, "duration unknown (stream without a duration header)")
-    h, mi, s = m.groups()
-    return int(h) * 3600 + int(mi) * 60 + float(s)
 
 
 def save_wav(path: str | os.PathLike, audio: np.ndarray, sr: int, subtype: str = "FLOAT") -> Path:
