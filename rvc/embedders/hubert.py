@@ -340,13 +340,3 @@ class HubertEmbedder(Embedder):
         if self.version == "v1":
             out = self.final_proj(out)  # [B, F, 256]
         return out * valid[..., None].to(out.dtype)
-
-
-def from_preset(name: str, **kwargs: Any) -> HubertEmbedder:
-    """A HubertEmbedder for an Applio embedder name ('contentvec', 'spin-v2', ...)."""
-    key = name.replace("_", "-")
-    if key not in PRESETS:
-        raise ValueError(f"unknown embedder preset {name!r}; choose from {sorted(PRESETS)}")
-    kwargs.setdefault("repo_id", APPLIO_REPO)
-    kwargs.setdefault("subfolder", PRESETS[key])
-    return HubertEmbedder(name=key, **kwargs)
