@@ -6,7 +6,7 @@ Layout (everything below `root`)::
     sliced/<spk>/<name>.wav    slices at the target sample rate (float wav)
     sliced16k/<spk>/<name>.wav the same slices at 16 kHz (input of F0 and embedders)
     f0/<spk>/<name>.npy        F0 in Hz per 10 ms frame (float32, 0 = unvoiced)
-    f0c/<spk>/<name>.npy       coarse pitch 1..255 (int16), FORMATS.md §5
+    f0c/<spk>/<name>.npy       coarse pitch 1..255 (int16), docs/formats.md §5
     features/<spk>/<name>.npy  content features per 20 ms frame [frames, dim] (float16)
     mute/features.npy          the embedder's features of 3 s of silence (training's mute slices)
     audit.json, audit.png      the dataset audit

@@ -1,4 +1,4 @@
-"""Building the retrieval `.index` (docs/formats.md §6): faiss IVF-Flat over the training features.
+"""Building the retrieval `.index` (docs/formats.md §6): faiss IVF-Flat over training features.
 
 The index kinds are the options of `rvc/conf/index/` (the registry), each a YAML naming its
 builder class: `FaissIndex` indexes every frame, `KMeansIndex` first reduces them to

@@ -1,4 +1,4 @@
-"""Reading an `.index` and retrieving training features for inference (FORMATS.md §6–7)."""
+"""Reading an `.index` and retrieving training features for inference (docs/formats.md §6–7)."""
 
 from __future__ import annotations
 
