@@ -76,7 +76,7 @@ def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
 def _ranges(audio: np.ndarray, p: SliceParams) -> list[tuple[int, int]]:
     sr = p.sample_rate
     if p.split == "skip":
-        return [(0, len(audio))]
+        return slicer.slice_skip(audio)
     if p.split == "simple":
         return slicer.slice_simple(audio, sr, chunk_len=p.chunk_len, overlap=p.overlap)
     return slicer.slice_auto(

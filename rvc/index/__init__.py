@@ -11,7 +11,6 @@ from rvc.index.build import (
     collect_features,
     index_factory_string,
     index_file_name,
-    legacy_index_file_name,
     make_builder,
 )
 from rvc.index.search import (
@@ -39,7 +38,6 @@ __all__ = [
     "index_factory_string",
     "index_file_name",
     "index_vectors",
-    "legacy_index_file_name",
     "make_builder",
     "neighbour_weights",
     "read_index",

@@ -36,11 +36,6 @@ def index_file_name(model_name: str) -> str:
     return f"{model_name}.index"
 
 
-def legacy_index_file_name(n_ivf: int, model_name: str, version: str = "v2") -> str:
-    """The RVC WebUI's index file name."""
-    return f"added_IVF{n_ivf}_Flat_nprobe_1_{model_name}_{version}.index"
-
-
 def check_features(features: np.ndarray) -> np.ndarray:
     """Features as contiguous float32 [N, dim]; ValueError when empty, not 2-D or not finite."""
     x = np.ascontiguousarray(features, dtype=np.float32)

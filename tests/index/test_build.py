@@ -20,7 +20,6 @@ from rvc.index import (
     collect_features,
     index_factory_string,
     index_file_name,
-    legacy_index_file_name,
     read_index,
 )
 from tests.conftest import CONF_DIR
@@ -77,7 +76,6 @@ def test_factory_string_follows_rvc(n, expected):
 
 def test_file_names():
     assert index_file_name("alice") == "alice.index"
-    assert legacy_index_file_name(25, "alice", "v2") == "added_IVF25_Flat_nprobe_1_alice_v2.index"
 
 
 def test_faiss_builder_indexes_every_frame(tmp_path):
