@@ -113,11 +113,9 @@ class VoiceConverter:
         start, stop = ck.f0_span(
             chunk, len(audio_pad), ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
         )
-        f0 = np.asarray(self.f0(audio_pad[start:stop].astype(np.float32)), dtype=np.float64)
-        if opts.filter_radius > 2 and getattr(self.f0, "name", "") == "harvest":
-            from scipy import signal
-
-            f0 = signal.medfilt(f0, 3)  # RVC smooths harvest's F0 (only harvest's)
+        # the method's own conversion-time post-processing (harvest's median filter) is its own
+        f0 = self.f0.for_conversion(audio_pad[start:stop].astype(np.float32), opts.filter_radius)
+        f0 = np.asarray(f0, dtype=np.float64)
         f0 = edit.median_voiced(f0, opts.f0_smooth)
         if opts.autotune:
             f0 = edit.autotune(f0, opts.autotune)
