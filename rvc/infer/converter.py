@@ -127,17 +127,9 @@ class VoiceConverter:
         return out
 
     # ---- content ------------------------------------------------------------------------
-    @torch.inference_mode()
     def _features(self, audio: np.ndarray, padded_len: int) -> np.ndarray:
         """Embedder frames [n, dim] of a chunk, padded with masked zeros to `padded_len`."""
-        x = torch.zeros(1, padded_len, device=self.device)
-        x[0, : len(audio)] = torch.from_numpy(audio.astype(np.float32))
-        mask = None
-        if padded_len > len(audio):
-            mask = torch.zeros(1, padded_len, dtype=torch.bool, device=self.device)
-            mask[0, len(audio) :] = True
-        feats = self.embedder(x, padding_mask=mask)[0].float().cpu().numpy()
-        return feats[: self.embedder.n_frames(len(audio))]  # the real samples' frames only
+        return self.embedder.embed_batch([audio], length=padded_len)[0]
 
     def _retrieve(self, feats: np.ndarray, index_rate: float) -> np.ndarray:
         from rvc.index.search import blend, retrieve
