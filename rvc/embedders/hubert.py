@@ -28,16 +28,6 @@ STANDARD_DIMS = FEATURE_DIMS  # one table: rvc/models/layouts.py
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # tried in this order when not named
 
-# Applio's embedder names (what `.pth` metadata `embedder_model` holds) → folder in its hub repo
-PRESETS = {
-    "contentvec": "Resources/embedders/contentvec",
-    "chinese-hubert-base": "Resources/embedders/chinese_hubert_base",
-    "japanese-hubert-base": "Resources/embedders/japanese_hubert_base",
-    "korean-hubert-base": "Resources/embedders/korean_hubert_base",
-    "spin": "Resources/embedders/spin",
-    "spin-v2": "Resources/embedders/spin-v2",
-}
-
 
 def version_dim(version: str) -> int:
     """The feature size RVC models of `version` expect (v1: 256, v2: 768)."""
@@ -85,9 +75,9 @@ class HubertEmbedder(Embedder):
 
     def __init__(
         self,
-        name: str = "contentvec",
+        name: str = "hubert",
         repo_id: str | None = APPLIO_REPO,
-        subfolder: str | None = PRESETS["contentvec"],
+        subfolder: str | None = None,  # each option's folder: its conf/embedder YAML
         local_path: str | os.PathLike | None = None,
         version: str = "v2",
         dim: int | None = None,
@@ -158,7 +148,7 @@ class HubertEmbedder(Embedder):
                 raise MissingModelFileError(
                     f"embedder '{self.name}': {folder} has no {self.config_name}; a HuBERT "
                     f"embedder folder needs {self.config_name} and {' or '.join(names)} "
-                    f"(e.g. Applio's {APPLIO_REPO} {PRESETS['contentvec']}/)"
+                    f"(as Applio's folders in {APPLIO_REPO} do)"
                 )
             for n in names:
                 if (folder / n).is_file():
@@ -322,13 +312,3 @@ class HubertEmbedder(Embedder):
         if self.version == "v1":
             out = self.final_proj(out)  # [B, F, 256]
         return out * valid[..., None].to(out.dtype)
-
-
-def from_preset(name: str, **kwargs: Any) -> HubertEmbedder:
-    """A HubertEmbedder for an Applio embedder name ('contentvec', 'spin-v2', ...)."""
-    key = name.replace("_", "-")
-    if key not in PRESETS:
-        raise ValueError(f"unknown embedder preset {name!r}; choose from {sorted(PRESETS)}")
-    kwargs.setdefault("repo_id", APPLIO_REPO)
-    kwargs.setdefault("subfolder", PRESETS[key])
-    return HubertEmbedder(name=key, **kwargs)
