@@ -36,8 +36,11 @@ class F0Estimator:
         return self
 
     def to(self, device: str) -> F0Estimator:
-        """Run on `device` from now on (before `load`, or for a model loaded lazily)."""
+        """Run on `device` from now on; networks already loaded move with it."""
         self.device = str(device)
+        nets = [v for v in vars(self).values() if hasattr(v, "parameters") and hasattr(v, "to")]
+        for net in nets:  # torch modules (RMVPE's net and mel, CREPE's, FCPE's)
+            net.to(device)
         return self
 
     def compute(self, audio: np.ndarray) -> np.ndarray:
