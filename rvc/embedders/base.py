@@ -27,9 +27,10 @@ class Embedder(nn.Module):
     """Base class. `forward` maps [B, T16k] float audio to [B, frames, dim] features.
 
     Frames are 20 ms (HuBERT's 320-sample stride); the data pipeline repeats them ×2 to the
-    10 ms F0 rate, as RVC does. Lifecycle (what `rvc.registry.build` does): construct (no disk,
-    no network), `load()` (weights now), `.to(device)`. Callers embed with `embed_batch` (or
-    `embed` for one clip), which owns padding, the padding mask and trimming to `n_frames`.
+    10 ms F0 rate, as RVC does. Lifecycle (what `rvc.registry.build` does): construct with
+    `device=` (no disk, no network), `load()` (weights now), `.to(device)`. Callers embed with
+    `embed_batch` (or `embed` for one clip), which owns padding, the padding mask and trimming
+    to `n_frames`.
     """
 
     name: str = "base"

@@ -20,8 +20,8 @@ class F0Estimator:
     models with weights `load`, methods RVC post-processes at conversion `for_conversion`.
 
     Output: float32 F0 in Hz, shape [n_frames(len(audio))], 0.0 on unvoiced frames.
-    Lifecycle (what `rvc.registry.build` does): construct (no disk, no network), `load()`
-    (weights now: a missing file fails here), `to(device)`.
+    Lifecycle (what `rvc.registry.build` does): construct with `device=` (no disk, no
+    network), `load()` (weights now: a missing file fails here), `to(device)`.
     """
 
     name = "base"
