@@ -134,3 +134,20 @@ def option_file(group: str, name: str) -> Path:
     if path is None:
         raise RegistryError(f"no {group} named {name!r}; known: {', '.join(names(group))}")
     return path
+
+
+def build(cfg: Any, device: str = "cpu", group: str | None = None, **overrides: Any) -> Any:
+    """An option ready to use, for every family: `cfg` a config node (with `_target_`) or, with
+    `group`, an option name; instantiated on `device` (with `overrides`), `load()`ed (a missing
+    weight file fails here, not at the first slice), then moved `to(device)`. Extraction and
+    conversion build their F0 estimators and embedders through it."""
+    from hydra.utils import instantiate
+
+    if isinstance(cfg, str):
+        if group is None:
+            raise RegistryError(f"build({cfg!r}): a name needs its group (f0, embedder, ...)")
+        cfg = load(group, cfg)
+    obj = instantiate(cfg, device=device, **overrides)
+    if callable(getattr(obj, "load", None)):
+        obj.load()
+    return obj.to(device) if callable(getattr(obj, "to", None)) else obj

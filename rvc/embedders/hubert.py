@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rvc.embedders.base import Embedder
+from rvc.embedders.base import HUBERT_CONV, Embedder, conv_frames
 from rvc.embedders.hubert_files import EmbedderConfigError, read_config, read_weights, split_state
 from rvc.formats import APPLIO_REPO
 from rvc.io.v1_layer import features_v1_layer
@@ -27,18 +27,6 @@ from rvc.utils.hub import MissingModelFileError, resolve_file
 STANDARD_DIMS = FEATURE_DIMS  # one table: rvc/models/layouts.py
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # tried in this order when not named
-# (kernel, stride) of HuBERT's conv feature encoder: 400-sample receptive field, 320-sample hop
-HUBERT_CONV = ((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))
-
-# Applio's embedder names (what `.pth` metadata `embedder_model` holds) → folder in its hub repo
-PRESETS = {
-    "contentvec": "Resources/embedders/contentvec",
-    "chinese-hubert-base": "Resources/embedders/chinese_hubert_base",
-    "japanese-hubert-base": "Resources/embedders/japanese_hubert_base",
-    "korean-hubert-base": "Resources/embedders/korean_hubert_base",
-    "spin": "Resources/embedders/spin",
-    "spin-v2": "Resources/embedders/spin-v2",
-}
 
 
 def version_dim(version: str) -> int:
@@ -46,16 +34,6 @@ def version_dim(version: str) -> int:
     if version not in STANDARD_DIMS:
         raise ValueError(f"embedder version must be 'v1' or 'v2', got {version!r}")
     return STANDARD_DIMS[version]
-
-
-def conv_frames(n_samples: int, conv: tuple[tuple[int, int], ...] = HUBERT_CONV) -> int:
-    """Frames a conv stack gives for `n_samples` (HuBERT: (T − 400) // 320 + 1, 0 if shorter)."""
-    n = int(n_samples)
-    for kernel, stride in conv:
-        if n < kernel:
-            return 0
-        n = (n - kernel) // stride + 1
-    return n
 
 
 def _conv_lengths(lengths: torch.Tensor, conv: tuple[tuple[int, int], ...]) -> torch.Tensor:
@@ -93,11 +71,13 @@ class HubertEmbedder(Embedder):
     right-padded. Frames past a clip's own `n_frames` are zero.
     """
 
+    has_v1_layer = True  # v1 = final_proj of a chosen transformer layer
+
     def __init__(
         self,
-        name: str = "contentvec",
+        name: str = "hubert",
         repo_id: str | None = APPLIO_REPO,
-        subfolder: str | None = PRESETS["contentvec"],
+        subfolder: str | None = None,  # each option's folder: its conf/embedder YAML
         local_path: str | os.PathLike | None = None,
         version: str = "v2",
         dim: int | None = None,
@@ -168,7 +148,7 @@ class HubertEmbedder(Embedder):
                 raise MissingModelFileError(
                     f"embedder '{self.name}': {folder} has no {self.config_name}; a HuBERT "
                     f"embedder folder needs {self.config_name} and {' or '.join(names)} "
-                    f"(e.g. Applio's {APPLIO_REPO} {PRESETS['contentvec']}/)"
+                    f"(as Applio's folders in {APPLIO_REPO} do)"
                 )
             for n in names:
                 if (folder / n).is_file():
@@ -306,23 +286,15 @@ class HubertEmbedder(Embedder):
         self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """[B, T16k] audio (+ [B, T16k] bool padding mask) → [B, frames, dim] features."""
-        if audio.ndim != 2:
-            raise ValueError(
-                f"embedder '{self.name}': audio must be [B, T], got {tuple(audio.shape)}"
-            )
+        lengths = self.check_input(audio, padding_mask)
         self.load()
         device = self._where.device
         dtype = next(self.model.parameters()).dtype  # follows .half() on the embedder
         audio = audio.to(device=device, dtype=dtype)
+        lengths = lengths.to(device)
         b, t = audio.shape
-        lengths = self.valid_lengths(audio, padding_mask)
         if padding_mask is not None:
             audio = audio.masked_fill(padding_mask.to(device), 0.0)
-        if self.n_frames(int(lengths.max())) == 0:
-            raise ValueError(
-                f"embedder '{self.name}': audio too short ({int(lengths.max())} samples); "
-                "HuBERT needs at least 400 samples (25 ms) at 16 kHz"
-            )
         valid_t = torch.arange(t, device=device)[None] < lengths[:, None]  # [B, T]
         if self.normalize:
             n = lengths.clamp(min=1)[:, None].to(audio.dtype)

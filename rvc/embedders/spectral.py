@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from rvc.embedders.base import Embedder
-from rvc.embedders.hubert import conv_frames, version_dim
+from rvc.embedders.base import Embedder, conv_frames
+from rvc.embedders.hubert import version_dim
+from rvc.formats import ANALYSIS_RATE
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = ANALYSIS_RATE
 WIN = 400  # 25 ms: the receptive field of HuBERT's conv encoder ...
 HOP = 320  # ... and its 20 ms stride, so both give the same frames for the same input
 N_FFT = 512
@@ -80,29 +81,14 @@ class SpectralEmbedder(Embedder):
     def extra_repr(self) -> str:
         return f"name={self.name!r}, version={self.version}, dim={self.dim}"
 
-    def n_frames(self, n_samples: int) -> int:
-        """Valid 20 ms frames for `n_samples` at 16 kHz: the same count HuBERT gives."""
-        return conv_frames(n_samples)
-
     @torch.inference_mode()
     def forward(
         self, audio: torch.Tensor, padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """[B, T16k] audio (+ [B, T16k] bool padding mask) → [B, frames, dim] features."""
-        if audio.ndim != 2:
-            raise ValueError(
-                f"embedder '{self.name}': audio must be [B, T], got {tuple(audio.shape)}"
-            )
-        device = self.proj.device
-        audio = audio.to(device=device, dtype=torch.float32)
+        lengths = self.check_input(audio, padding_mask)
+        audio = audio.to(device=self.proj.device, dtype=torch.float32)
         b, t = audio.shape
-        if t < WIN:
-            raise ValueError(
-                f"embedder '{self.name}': audio too short ({t} samples); needs at least {WIN}"
-            )
-        if not torch.isfinite(audio).all():  # NaN in would be NaN features out, silently
-            raise ValueError(f"embedder '{self.name}': audio contains NaN/Inf samples")
-        lengths = self.valid_lengths(audio, padding_mask)
         out = audio.new_zeros(b, conv_frames(t), self.dim)  # [B, F, dim]
         for i, n in enumerate(lengths.tolist()):
             if conv_frames(n) > 0:

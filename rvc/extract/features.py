@@ -82,22 +82,10 @@ def f0_batch(
 def feature_batch(
     model: Any, store: FeatureStore, recs: list[SliceRecord], audios: list[np.ndarray] | None = None
 ) -> list[tuple[str, str]]:
-    """Embed a batch of slices with padding, write [frames, dim] float16 per slice."""
-    import torch
-
-    device = next(model.parameters(), torch.empty(0)).device
-    audios = audios or [_load16k(store, r) for r in recs]
-    longest = max(len(a) for a in audios)
-    x = torch.zeros(len(audios), longest, device=device)
-    mask = torch.ones(len(audios), longest, dtype=torch.bool, device=device)  # True = padding
-    for i, a in enumerate(audios):
-        x[i, : len(a)] = torch.from_numpy(a)
-        mask[i, : len(a)] = False
-    with torch.inference_mode():
-        feats = model(x, padding_mask=mask).float().cpu().numpy()  # [B, frames, dim]
+    """Embed a batch of slices (the embedder pads and trims), write [frames, dim] float16 each."""
+    feats = model.embed_batch(audios or [_load16k(store, r) for r in recs])
     failures = []
-    for rec, a, f in zip(recs, audios, feats, strict=True):
-        f = f[: model.n_frames(len(a))]
+    for rec, f in zip(recs, feats, strict=True):
         if not np.isfinite(f).all():
             failures.append((rec.name, f"embedder '{model.name}' returned NaN/Inf"))
             continue
@@ -111,7 +99,6 @@ BATCH_FNS = {"f0": f0_batch, "features": feature_batch}
 def write_mute(model: Any, store: FeatureStore) -> None:
     """Embed 3 s of silence at 16 kHz and save it as [frames, dim] float16 (not recorded)."""
     feats = model.embed(np.zeros(int(MUTE_SECONDS * ANALYSIS_RATE), dtype=np.float32))  # [F, dim]
-    feats = feats[: model.n_frames(int(MUTE_SECONDS * ANALYSIS_RATE))]
     if not np.isfinite(feats).all():
         raise ValueError(f"embedder '{model.name}' returned NaN/Inf for silence")
     atomic.save_numpy(store.mute_path(), feats.astype(np.float16))

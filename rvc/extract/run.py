@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from rvc import registry
 from rvc.audio import read as audio_read
 from rvc.audio import url as audio_url
 from rvc.data import audit as audit_mod
@@ -168,16 +169,6 @@ def _features_config(embedder: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _build(cfg: dict[str, Any], device: str) -> Any:
-    """Instantiate an F0 estimator or embedder on a device (picklable for worker processes)."""
-    from hydra.utils import instantiate
-
-    obj = instantiate(cfg, device=device)
-    if callable(getattr(obj, "load", None)):
-        obj.load()  # weights now: a missing file is a config error, not a per-slice failure
-    return obj.to(device) if callable(getattr(obj, "to", None)) else obj
-
-
 def _slice_params(cfg: DictConfig) -> SliceParams:
     data = OmegaConf.to_container(cfg.slicing, resolve=True)
     allowed = {f.name for f in fields(SliceParams)}
@@ -248,7 +239,7 @@ def _run_locked(
         stage_cfg = OmegaConf.to_container(cfg[node], resolve=True)
         if stage == "features":
             stage_cfg = _features_config(stage_cfg)
-        build = functools.partial(_build, stage_cfg)
+        build = functools.partial(registry.build, stage_cfg)  # picklable for workers
         what = stage_cfg.get("name") or str(stage_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
         try:
             failures[stage] = features.run_stage(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-HOP = 160  # 10 ms at 16 kHz
+from rvc.formats import ANALYSIS_HOP, ANALYSIS_RATE
+
+SAMPLE_RATE = ANALYSIS_RATE
+HOP = ANALYSIS_HOP  # 10 ms at 16 kHz
 
 
 def n_frames(n_samples: int) -> int:
@@ -14,9 +16,12 @@ def n_frames(n_samples: int) -> int:
 
 
 class F0Estimator:
-    """Base class. Subclasses implement `compute`; batched models also override `compute_batch`.
+    """Base class. Subclasses implement `compute`; batched models also override `compute_batch`,
+    models with weights `load`, methods RVC post-processes at conversion `for_conversion`.
 
     Output: float32 F0 in Hz, shape [n_frames(len(audio))], 0.0 on unvoiced frames.
+    Lifecycle (what `rvc.registry.build` does): construct with `device=` (no disk, no
+    network), `load()` (weights now: a missing file fails here), `to(device)`.
     """
 
     name = "base"
@@ -26,12 +31,31 @@ class F0Estimator:
         self.f0_max = f0_max
         self.device = device
 
+    def load(self) -> F0Estimator:
+        """Load weights now (estimators without weights have nothing to do)."""
+        return self
+
+    def to(self, device: str) -> F0Estimator:
+        """Run on `device` from now on; networks already loaded move with it."""
+        self.device = str(device)
+        nets = [v for v in vars(self).values() if hasattr(v, "parameters") and hasattr(v, "to")]
+        for net in nets:  # torch modules (RMVPE's net and mel, CREPE's, FCPE's)
+            net.to(device)
+        return self
+
     def compute(self, audio: np.ndarray) -> np.ndarray:
+        """The F0 track extraction stores (the training targets)."""
         raise NotImplementedError
 
     def compute_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
         """Many slices at once; the default loops, GPU models batch."""
         return [self.compute(a) for a in audios]
+
+    def for_conversion(self, audio: np.ndarray, filter_radius: int = 3) -> np.ndarray:
+        """The track conversion uses: `compute` plus the method's own conversion-only
+        post-processing (RVC median-filters harvest's F0 there, never at extraction).
+        `filter_radius` is RVC's option of that name; most methods ignore it."""
+        return self.compute(audio)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         return self.compute(audio)

@@ -11,10 +11,12 @@ FRAME_PERIOD_MS = 1000.0 * HOP / SAMPLE_RATE  # 10 ms
 
 
 class HarvestEstimator(F0Estimator):
-    """WORLD Harvest + StoneMask refinement (pyworld), then a median filter, as RVC does.
+    """WORLD Harvest + StoneMask refinement (pyworld), as RVC does.
 
     WORLD frame i is at time 10·i ms (sample 160·i); it returns T//160 + 1 frames and we drop
-    the last. Slow (≈ real time on one core) but robust for speech; `device` is ignored.
+    the last. At conversion only (`for_conversion`, `filter_radius` > 2) the track is
+    median-filtered over `median_filter` frames first, as RVC's pipeline does; extraction stores
+    the unfiltered track, as RVC's does. Slow (≈ real time on one core); `device` is ignored.
     """
 
     name = "harvest"
@@ -31,7 +33,7 @@ class HarvestEstimator(F0Estimator):
             raise ValueError(f"median_filter must be odd (or 0/1 = off), got {median_filter}")
         self.median_filter = median_filter
 
-    def compute(self, audio: np.ndarray) -> np.ndarray:
+    def _track(self, audio: np.ndarray, size: int) -> np.ndarray:
         import pyworld
         from scipy.ndimage import median_filter
 
@@ -43,10 +45,17 @@ class HarvestEstimator(F0Estimator):
             x, SAMPLE_RATE, f0_floor=self.f0_min, f0_ceil=self.f0_max, frame_period=FRAME_PERIOD_MS
         )
         f0 = pyworld.stonemask(x, f0, t, SAMPLE_RATE)
-        if self.median_filter > 1:
-            # scipy.signal.medfilt's zero-padded median, without its warning on short tracks
-            f0 = median_filter(f0, size=self.median_filter, mode="constant", cval=0.0)
+        if size > 1:
+            # scipy.signal.medfilt's zero-padded median (RVC's), without its warning on short
+            # tracks; over all WORLD frames, the last included, as RVC filters before trimming
+            f0 = median_filter(f0, size=size, mode="constant", cval=0.0)
         return mask_range(fit_frames(f0, len(audio)), self.f0_min, self.f0_max)
+
+    def compute(self, audio: np.ndarray) -> np.ndarray:
+        return self._track(audio, 0)
+
+    def for_conversion(self, audio: np.ndarray, filter_radius: int = 3) -> np.ndarray:
+        return self._track(audio, self.median_filter if filter_radius > 2 else 0)
 
 
 class PMEstimator(F0Estimator):

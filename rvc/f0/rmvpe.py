@@ -10,6 +10,7 @@ import torch
 from rvc.f0.base import F0Estimator
 from rvc.f0.frames import batch_equal_lengths
 from rvc.f0.rmvpe_net import RMVPEMel, RMVPENet, pad_time, salience_to_f0
+from rvc.formats import RVC_REPO
 from rvc.utils.hub import resolve_file
 
 
@@ -30,7 +31,7 @@ class RMVPEEstimator(F0Estimator):
         f0_max: float = 1100.0,
         device: str = "cpu",
         model_path: str | os.PathLike | None = None,
-        repo_id: str | None = "lj1995/VoiceConversionWebUI",
+        repo_id: str | None = RVC_REPO,
         filename: str | None = "rmvpe.pt",
         threshold: float = 0.03,
         batch_size: int = 16,

@@ -14,12 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rvc.formats import ANALYSIS_HOP, ANALYSIS_RATE
+
 N_MELS = 128
 N_CLASSES = 360  # 20-cent bins
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 relative to 10 Hz (≈ 31.7 Hz)
-SAMPLE_RATE = 16000
+SAMPLE_RATE = ANALYSIS_RATE
 N_FFT = 1024
-HOP = 160
+HOP = ANALYSIS_HOP
 MEL_FMIN = 30.0
 MEL_FMAX = 8000.0
 LOG_CLAMP = 1e-5

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SR = 16000
-WINDOW = 160  # samples per F0 frame (10 ms)
+from rvc.formats import ANALYSIS_HOP, ANALYSIS_RATE
+
+SR = ANALYSIS_RATE
+WINDOW = ANALYSIS_HOP  # samples per F0 frame (10 ms)
 
 
 @dataclass(frozen=True)

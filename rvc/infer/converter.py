@@ -113,11 +113,9 @@ class VoiceConverter:
         start, stop = ck.f0_span(
             chunk, len(audio_pad), ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
         )
-        f0 = np.asarray(self.f0(audio_pad[start:stop].astype(np.float32)), dtype=np.float64)
-        if opts.filter_radius > 2 and getattr(self.f0, "name", "") == "harvest":
-            from scipy import signal
-
-            f0 = signal.medfilt(f0, 3)  # RVC smooths harvest's F0 (only harvest's)
+        # the method's own conversion-time post-processing (harvest's median filter) is its own
+        f0 = self.f0.for_conversion(audio_pad[start:stop].astype(np.float32), opts.filter_radius)
+        f0 = np.asarray(f0, dtype=np.float64)
         f0 = edit.median_voiced(f0, opts.f0_smooth)
         if opts.autotune:
             f0 = edit.autotune(f0, opts.autotune)
@@ -129,17 +127,9 @@ class VoiceConverter:
         return out
 
     # ---- content ------------------------------------------------------------------------
-    @torch.inference_mode()
     def _features(self, audio: np.ndarray, padded_len: int) -> np.ndarray:
         """Embedder frames [n, dim] of a chunk, padded with masked zeros to `padded_len`."""
-        x = torch.zeros(1, padded_len, device=self.device)
-        x[0, : len(audio)] = torch.from_numpy(audio.astype(np.float32))
-        mask = None
-        if padded_len > len(audio):
-            mask = torch.zeros(1, padded_len, dtype=torch.bool, device=self.device)
-            mask[0, len(audio) :] = True
-        feats = self.embedder(x, padding_mask=mask)[0].float().cpu().numpy()
-        return feats[: self.embedder.n_frames(len(audio))]  # the real samples' frames only
+        return self.embedder.embed_batch([audio], length=padded_len)[0]
 
     def _retrieve(self, feats: np.ndarray, index_rate: float) -> np.ndarray:
         from rvc.index.search import blend, retrieve

@@ -9,7 +9,6 @@ unless `v1_layer` is set. F0 estimators and embedders given by name are built fr
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -40,13 +39,13 @@ def group_config(group: str, name: str) -> DictConfig:
         raise ConverterLoadError(str(e)) from e
 
 
-def _instantiate(cfg: Any, device: str, **overrides: Any) -> Any:
-    from hydra.utils import instantiate
+def _build(cfg: Any, device: str, **overrides: Any) -> Any:
+    from rvc.registry import RegistryError, build
 
-    obj = instantiate(cfg, device=device, **overrides)
-    if callable(getattr(obj, "load", None)):
-        obj.load()
-    return obj.to(device) if callable(getattr(obj, "to", None)) else obj
+    try:
+        return build(cfg, device, **overrides)
+    except RegistryError as e:
+        raise ConverterLoadError(str(e)) from e
 
 
 def build_f0(f0: Any, device: str = "cpu") -> Any:
@@ -54,18 +53,18 @@ def build_f0(f0: Any, device: str = "cpu") -> Any:
     if f0 is None or hasattr(f0, "compute"):
         return f0
     cfg = group_config("f0", f0) if isinstance(f0, str) else f0
-    return _instantiate(cfg, device)
+    return _build(cfg, device)
 
 
-def _takes(cfg: Any, arg: str) -> bool:
-    """Whether the config's `_target_` class takes the keyword `arg`."""
-    from hydra.utils import get_object
+def _has_v1_layer(cfg: Any) -> bool:
+    """Whether the config's embedder class declares a v1 layer option (`has_v1_layer`)."""
+    from hydra.utils import get_class
 
     try:
-        params = inspect.signature(get_object(str(cfg["_target_"]))).parameters
-    except (KeyError, ValueError, TypeError, ImportError):
-        return False
-    return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        cls = get_class(str(cfg["_target_"]))
+    except Exception as e:  # a typo in _target_: say which embedder, now
+        raise ConverterLoadError(f"embedder {cfg.get('_target_')!r}: cannot import it ({e})") from e
+    return bool(getattr(cls, "has_v1_layer", False))
 
 
 def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any:
@@ -106,7 +105,7 @@ def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any
     version = "v1" if dim == 256 else "v2"
     keys = set(cfg.keys())
     overrides: dict[str, Any] = {k: v for k, v in (("version", version), ("dim", dim)) if k in keys}
-    if _takes(cfg, "v1_layer"):
+    if _has_v1_layer(cfg):
         if version == "v1":
             from rvc.io.v1_layer import choose_v1_layer
 
@@ -118,7 +117,7 @@ def build_embedder(voice: Any, embedder: Any = None, device: str = "cpu") -> Any
             log.info("v1 model %s: HuBERT layer %d (%s)", Path(voice.path).name, layer, why)
     elif "v1_layer" in keys:  # e.g. infer.yaml's default on an embedder without layers
         cfg = OmegaConf.masked_copy(cfg, sorted(keys - {"v1_layer"}))
-    return _instantiate(cfg, device, **overrides)
+    return _build(cfg, device, **overrides)
 
 
 def check_dims(voice: Any, embedder: Any, index: Any, index_path: Any = None) -> None:

@@ -15,7 +15,7 @@ class ConvertOptions:
     protect: float = 0.33  # 0..0.5: unvoiced frames keep this much retrieval (0.5 = off)
     rms_mix_rate: float = 1.0  # 0..1: 1 keeps the output's loudness, 0 the input's envelope
     speaker: int = 0  # speaker id of a multi-speaker model
-    filter_radius: int = 3  # ≥ 3: median-filter harvest's F0 over 3 frames, as RVC does
+    filter_radius: int = 3  # ≥ 3: the method's conversion filter (harvest's 3-frame median, RVC)
     f0_smooth: int = 0  # odd median window in frames over the voiced F0 (0/1 = off)
     autotune: float = 0.0  # 0..1: pull F0 towards the nearest semitone (1 = snap)
     denoise: float = 0.0  # 0..1: noise reduction of the input first (needs the denoise extra)

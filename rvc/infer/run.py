@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from rvc.errors import RVCError
+from rvc.formats import ANALYSIS_RATE
 from rvc.infer.converter import ConversionError, VoiceConverter
 from rvc.infer.options import ConvertOptions
 
@@ -57,7 +58,7 @@ def load_input(path: str | os.PathLike) -> np.ndarray:
     """Any media file as 16 kHz mono float32, scaled down to a 0.95 peak if louder."""
     from rvc.audio.read import load_audio
 
-    audio, _ = load_audio(path, sr=16000, min_duration=0.0)
+    audio, _ = load_audio(path, sr=ANALYSIS_RATE, min_duration=0.0)
     top = float(np.abs(audio).max(initial=0.0)) / IN_PEAK
     return audio / top if top > 1 else audio
 
@@ -134,7 +135,7 @@ def convert_files(
         result.files.append(item)
         try:
             audio = load_input(src)
-            item.seconds = len(audio) / 16000
+            item.seconds = len(audio) / ANALYSIS_RATE
             wav = converter.convert(audio, opts, progress=progress)
             dest = (
                 Path(output)

@@ -11,10 +11,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rvc.embedders.base import Embedder
-from rvc.embedders.hubert import PRESETS, HubertEmbedder
+from rvc.embedders.hubert import HubertEmbedder
+from rvc.formats import APPLIO_REPO
+from rvc.registry import load, names
 
 CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
-OPTIONS = sorted(p.stem for p in (CONF / "embedder").glob("*.yaml"))
+OPTIONS = names("embedder")  # shared `_bases` are not options
 
 
 def _compose(option: str, *overrides: str):
@@ -48,8 +50,8 @@ def test_option_composes_and_instantiates(option, tmp_path, monkeypatch):
     assert emb.dim == {"v1": 256, "v2": 768}[emb.version]
     if isinstance(emb, HubertEmbedder):
         assert emb.model is None  # lazy: weights only on first use
-        if option != "custom":
-            assert cfg.embedder.subfolder == PRESETS[cfg.embedder.name]
+        if option != "custom":  # Applio's packaging: its repo, one folder per embedder
+            assert emb.repo_id == APPLIO_REPO and emb.subfolder.startswith("Resources/embedders/")
     else:
         out = emb(torch.zeros(1, 3_200) + 0.01 * torch.randn(1, 3_200))
         assert out.shape == (1, emb.n_frames(3_200), emb.dim)
@@ -70,3 +72,22 @@ def test_v1_override_and_interpolated_dim():
     )
     emb = instantiate(cfg.embedder, device="cpu")
     assert (emb.version, emb.dim, cfg.text_dim) == ("v1", 256, 256)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_registry_and_hydra_give_the_same_option(option):
+    """`rvc.registry.load` (conversion's lookup by name) merges `defaults` as Hydra does."""
+    composed = _compose(option).embedder
+    merged = OmegaConf.merge({"embedder": load("embedder", option)}).embedder
+    assert OmegaConf.to_container(merged) == OmegaConf.to_container(composed)
+
+
+def test_each_fact_of_an_option_is_stated_once():
+    """Options state only what differs from their base (the HuBERT presets: name and folder)."""
+    for option in OPTIONS:
+        own = OmegaConf.load(CONF / "embedder" / f"{option}.yaml")
+        base = OmegaConf.load(CONF / "embedder" / f"{own.defaults[0]}.yaml")
+        assert own.defaults[-1] == "_self_"
+        for key in set(own) & set(base) - {"defaults"}:
+            if not OmegaConf.is_missing(base, key):
+                assert own[key] != base[key], (option, key)

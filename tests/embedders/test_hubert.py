@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
-from rvc.embedders.hubert import (
-    EmbedderConfigError,
-    HubertEmbedder,
-    conv_frames,
-)
+from rvc.embedders.hubert import EmbedderConfigError, HubertEmbedder, conv_frames
+from rvc.registry import load
 from rvc.utils.hub import MissingModelFileError
 
 HIDDEN, PROJ = 32, 8  # tiny_config sizes (conftest)
@@ -110,9 +108,8 @@ def test_batch_with_padding_equals_one_by_one(tmp_path, make_tiny, version, dim,
 def test_hub_cache_loads_without_network(tmp_path, make_tiny, hf_reference, no_network):
     sub = "Resources/embedders/contentvec"
     state = _cache(tmp_path, make_tiny, sub, final_proj=True)
-    emb = HubertEmbedder(
-        name="contentvec", subfolder=sub, cache_dir=tmp_path, version="v1", dim=PROJ, v1_layer=3
-    )
+    cfg = load("embedder", "contentvec")  # the preset is its YAML
+    emb = instantiate(cfg, cache_dir=tmp_path, version="v1", dim=PROJ, v1_layer=3)
     assert emb.name == "contentvec" and emb.model is None
     x = _audio(6_400, seed=3)
     out = emb(x)
@@ -175,6 +172,8 @@ def test_construction_reads_nothing(tmp_path):
     emb = HubertEmbedder(local_path=tmp_path / "not-there-yet")  # lazy: no error until use
     assert (emb.dim, emb.version, emb.model) == (768, "v2", None)
     assert HubertEmbedder(version="v1").dim == 256
+    with pytest.raises(ValueError, match=r"no embedder named 'nope'; known: .*contentvec"):
+        load("embedder", "nope")
     with pytest.raises(ValueError, match=r"'v1' or 'v2'"):
         HubertEmbedder(version="v3")
 

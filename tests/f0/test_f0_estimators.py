@@ -126,3 +126,22 @@ def test_crepe_full_accuracy_and_silence(tone_signals, voicing_care):
         med, agree = score(est.compute(audio), truth, voicing_care(truth))
         assert med < MAX_MEDIAN_CENTS and agree > MIN_VUV_AGREEMENT, (label, med, agree)
     assert (est.compute(np.zeros(8000, dtype=np.float32)) == 0).all()
+
+
+def test_harvest_extraction_track_is_unfiltered_as_rvcs(make_tone):
+    """RVC's extraction stores WORLD harvest + stonemask as is; only conversion median-filters
+    (`for_conversion`, over all WORLD frames before the last is dropped)."""
+    import pyworld
+    from scipy import signal
+
+    audio, _ = make_tone(180.0, dur=0.4, pre=0.1, post=0.1, seed=7)
+    x = audio.astype(np.float64)
+    raw, t = pyworld.harvest(x, 16000, f0_floor=50, f0_ceil=1100, frame_period=10)
+    raw = pyworld.stonemask(x, raw, t, 16000)
+    n = len(audio) // 160
+    est = HarvestEstimator()
+    np.testing.assert_allclose(est.compute(audio), raw[:n].astype(np.float32), rtol=1e-6)
+    filtered = signal.medfilt(raw, 3)[:n].astype(np.float32)
+    assert not np.array_equal(filtered, raw[:n].astype(np.float32))
+    np.testing.assert_allclose(est.for_conversion(audio, filter_radius=3), filtered, rtol=1e-6)
+    np.testing.assert_array_equal(est.for_conversion(audio, filter_radius=2), est.compute(audio))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -201,3 +203,38 @@ def test_f0_edits_reach_the_source(voice_files, quiet, monkeypatch):
     voiced = seen[0]["pitchf"] > 0
     notes = 12 * np.log2(seen[0]["pitchf"][voiced] / 440.0)
     np.testing.assert_allclose(notes, np.round(notes), atol=1e-6)
+
+
+def test_harvest_f0_is_median_filtered_once_as_rvc_does(voice_files, quiet, monkeypatch):
+    """RVC's pipeline: WORLD harvest + stonemask, then `medfilt(f0, 3)` once (filter_radius > 2)
+    over the whole track; extraction stores it unfiltered. Filtering twice shifts frames."""
+    import pyworld
+    from scipy import signal
+
+    from rvc.infer.converter import highpass_16k
+
+    conv = converter(voice_files, index=None, f0="harvest")
+    seen = _capture(conv, monkeypatch)
+    x = voice16k(1.0, f0=140.0, seed=5)
+    x = x * (1 + 0.3 * np.sin(np.arange(len(x)) / 900.0)).astype(np.float32)  # uneven loudness
+    opts = ConvertOptions(index_rate=0, pad_s=0.3)  # a short pad: harvest is slow
+    conv.convert(x, opts, progress=False)
+    (got,) = [s["pitchf"] for s in seen]
+
+    pad = np.pad(highpass_16k(x), (4800, 4800), mode="reflect").astype(np.float32)
+    raw, t = pyworld.harvest(pad.astype(np.float64), 16000, f0_floor=50, f0_ceil=1100,
+                             frame_period=10)  # fmt: skip
+    raw = pyworld.stonemask(pad.astype(np.float64), raw, t, 16000)
+
+    def voiced_range(f0):
+        f0 = np.asarray(f0[: len(got)], dtype=np.float32)
+        return np.where((f0 >= 50) & (f0 <= 1100), f0, 0)
+
+    once = voiced_range(signal.medfilt(raw, 3))
+    twice = voiced_range(signal.medfilt(signal.medfilt(raw, 3), 3))
+    assert (once > 0).mean() > 0.3 and not np.array_equal(once, twice)  # the check can fail
+    np.testing.assert_allclose(got, once, rtol=1e-6)
+    # filter_radius ≤ 2: RVC leaves harvest's track as it is
+    seen.clear()
+    conv.convert(x, replace(opts, filter_radius=2), progress=False)
+    np.testing.assert_allclose(seen[0]["pitchf"], voiced_range(raw), rtol=1e-6)
