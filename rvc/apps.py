@@ -11,12 +11,16 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import rvc  # noqa: F401  (registers the ${layout:...} config resolvers before composing)
+from rvc import registry
 from rvc.errors import RVCError, report
 
 CONFIGS = "pkg://rvc.conf"
+
+# `--help` lists each group's options from the registry (rvc/conf/hydra/help/rvc.yaml)
+OmegaConf.register_new_resolver("rvc_options_help", registry.options_help, replace=True)
 
 
 def _fail(e: RVCError, stage: str) -> None:

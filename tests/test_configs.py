@@ -11,17 +11,12 @@ from rvc.embedders.base import Embedder
 from rvc.extract.ingest import SliceParams
 from rvc.f0.base import F0Estimator
 from rvc.utils.device import extract_devices
-from tests.conftest import CONF_DIR, compose
+from tests.conftest import CONF_DIR, compose, options
 
 BASE = ["name=x", "inputs=[a]"]
 
 
-def _options(group: str) -> list[str]:
-    # `_base` and other `_`-names are shared parts of a group, not options
-    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml") if p.stem[0] != "_")
-
-
-@pytest.mark.parametrize("device", _options("device"))
+@pytest.mark.parametrize("device", options("device"))
 def test_device_options_compose(device):
     cfg = compose("extract", [*BASE, f"device={device}"])
     assert cfg.device.accelerator in ("cpu", "gpu")
@@ -64,9 +59,9 @@ def test_bad_slicing_option_is_a_clear_error():
 
 @pytest.mark.parametrize("group", ["f0", "embedder"])
 def test_model_groups_compose_and_instantiate(group):
-    options = _options(group)
-    assert options, f"conf/{group} is empty"
-    for opt in options:
+    found = options(group)
+    assert found, f"conf/{group} is empty"
+    for opt in found:
         cfg = compose(
             "extract",
             [*BASE, f"{group}={opt}"]
@@ -92,3 +87,46 @@ def test_demo_experiment_is_offline():
 def test_paths_follow_root(tmp_path):
     cfg = compose("extract", [*BASE, f"paths.root={tmp_path}"])
     assert Path(cfg.paths.exp_dir) == tmp_path / "experiments" / "x"
+
+
+def _own_leaves(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _own_leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+@pytest.mark.parametrize("group", ["device"])
+def test_inheriting_options_state_only_what_differs(group):
+    """An option with `defaults: [_base, _self_]` repeats nothing its bases already say."""
+    from omegaconf import OmegaConf
+
+    from rvc import registry
+
+    inheriting = 0
+    for name in options(group):
+        own = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / group / f"{name}.yaml"))
+        bases = [d for d in own.pop("defaults", []) if d != "_self_"]
+        if not bases:
+            continue
+        inheriting += 1
+        parent = OmegaConf.merge(*(registry.load(group, b) for b in bases))
+        for key, value in _own_leaves(own):
+            assert OmegaConf.select(parent, key) != value, f"{group}/{name}: {key} repeats a base"
+    assert inheriting == len(options(group))  # every preset inherits
+
+
+def test_help_lists_options_without_shared_bases():
+    import subprocess
+    import sys
+
+    root = Path(CONF_DIR).parents[1]
+    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=root, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = {ln.split(":")[0]: ln for ln in out.stdout.splitlines() if ": " in ln}
+    assert lines["device"] == f"device: {', '.join(options('device'))}"
+    groups = [ln for ln in out.stdout.split("== Config ==")[0].splitlines() if ": " in ln]
+    assert "cpu" in options("device") and not [ln for ln in groups if ": _" in ln or ", _" in ln]
+    assert lines["model"].startswith("model: 32k, 40k")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import pytest
 from hydra.utils import instantiate
@@ -11,21 +9,16 @@ from hydra.utils import instantiate
 from rvc.data.datamodule import RVCDataModule
 from rvc.io.pretrained import PretrainedSource
 from rvc.train.run import build_module
-from tests.conftest import CONF_DIR, compose
+from tests.conftest import compose, options
 
 BASE = ["name=x"]
-
-
-def _options(group: str) -> list[str]:
-    # `_base` and other `_`-names are shared parts of a group, not options
-    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml") if p.stem[0] != "_")
 
 
 def _cfg(tmp_path, *overrides):
     return compose("train", [*BASE, f"out_dir={tmp_path}", *overrides])
 
 
-@pytest.mark.parametrize("device", _options("device"))
+@pytest.mark.parametrize("device", options("device"))
 def test_device_presets_are_trainer_shaped(tmp_path, device):
     cfg = _cfg(tmp_path, f"device={device}")
     t = cfg.trainer
@@ -43,7 +36,7 @@ def test_device_presets_are_trainer_shaped(tmp_path, device):
     assert cfg.device.strategy.startswith("ddp") == (device == "multi_gpu")
 
 
-@pytest.mark.parametrize("logger", _options("logger"))
+@pytest.mark.parametrize("logger", options("logger"))
 def test_logger_options_instantiate(tmp_path, logger, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
@@ -71,14 +64,14 @@ def test_callbacks_instantiate(tmp_path):
     assert built["index"].out_path == tmp_path / "x.index"
 
 
-@pytest.mark.parametrize("index", _options("index"))
+@pytest.mark.parametrize("index", options("index"))
 def test_index_options_build_the_callbacks_builder(tmp_path, index):
     cfg = _cfg(tmp_path, f"index={index}")
     builder = instantiate(cfg.callbacks.index).builder
     assert builder.kind == index
 
 
-@pytest.mark.parametrize("option", _options("pretrained"))
+@pytest.mark.parametrize("option", options("pretrained"))
 def test_pretrained_options_instantiate(tmp_path, option):
     extra = {
         "custom": ["pretrained.generator=/g.pth", "pretrained.discriminator=/d.pth"],
@@ -88,8 +81,8 @@ def test_pretrained_options_instantiate(tmp_path, option):
     assert isinstance(source, PretrainedSource)
 
 
-@pytest.mark.parametrize("model", _options("model"))
-@pytest.mark.parametrize("vocoder", _options("vocoder"))
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("vocoder", options("vocoder"))
 def test_model_and_vocoder_build_a_module(tmp_path, model, vocoder):
     if model != "debug" and vocoder != "hifigan":
         pytest.skip("full sizes are built once, with hifigan")
