@@ -23,6 +23,8 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
 
+from rvc.utils.device import torch_device_type
+
 
 def _raw(optimizer: Any) -> torch.optim.Optimizer:
     # the module's `self.optimizers()` hands out LightningOptimizer wrappers; the scaler keys
@@ -85,12 +87,9 @@ def precision_args(precision: str | None, accelerator: str | None) -> dict[str, 
     `GanMixedPrecision`; anything else is Lightning's own (16-mixed on CPU becomes bf16 there)."""
     if str(precision) not in ("16-mixed", "16"):
         return {}
-    acc = str(accelerator or "auto").lower()
-    if acc == "auto":
-        acc = "cuda" if torch.cuda.is_available() else "cpu"
-    if acc == "cpu":
+    device = torch_device_type(accelerator)
+    if device == "cpu":
         return {}
-    device = "mps" if acc == "mps" else "cuda"
     return {"precision": None, "plugins": [GanMixedPrecision(device)]}
 
 

@@ -22,7 +22,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
+from rvc.data.store import FeatureStore, StoreLockedError
 from rvc.data.writer_lock import describe
 from rvc.errors import RVCError
 from rvc.utils import atomic
@@ -51,23 +51,13 @@ def _describe_f0(conf: dict[str, Any]) -> str:
 
 def check_store(cfg: DictConfig) -> FeatureStore:
     """The store exists and was made with this config's sample rate, embedder and F0 method."""
+    from rvc.data.datamodule import DataConfigError, open_store
+
     root = Path(cfg.paths.exp_dir)
-    if not (root / MANIFEST).exists():
-        raise TrainError(
-            f"no feature store at {root}: run `python extract.py name={cfg.name} inputs=[...]` "
-            "first (with the same model=, f0= and embedder= options)"
-        )
     try:
-        store = FeatureStore(root)
-    except ValueError as e:
+        store = open_store(root, cfg.model.sample_rate)
+    except DataConfigError as e:
         raise TrainError(str(e)) from e
-    rate = store.params.get("sample_rate")
-    if rate != cfg.model.sample_rate:
-        raise TrainError(
-            f"the store {root} holds {rate} Hz slices but the model config is "
-            f"{cfg.model.sample_rate} Hz; pick the model= of that rate (32k/40k/48k) or re-run "
-            "extract.py with this one"
-        )
     try:
         store.check_embedder(cfg.embedder.name, cfg.embedder.dim)
     except ValueError as e:
