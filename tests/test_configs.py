@@ -130,3 +130,90 @@ def test_help_lists_options_without_shared_bases():
     groups = [ln for ln in out.stdout.split("== Config ==")[0].splitlines() if ": " in ln]
     assert "cpu" in options("device") and not [ln for ln in groups if ": _" in ln or ", _" in ln]
     assert lines["model"].startswith("model: 32k, 40k")
+
+
+# every option of every group, through the config that uses it (slicing: extract's; else train's)
+_EXTRA = {  # required values (`???`) an option leaves to the command line
+    ("embedder", "custom"): ["embedder.local_path=/nonexistent"],
+    ("pretrained", "custom"): ["pretrained.generator=/g.pth", "pretrained.discriminator=/d.pth"],
+    ("pretrained", "voice"): ["pretrained.voice_model=/v.pth"],
+    ("experiment", "finetune_voice"): ["pretrained.voice_model=/v.pth"],
+}
+_GLOBAL = {"experiment", "debug", "hparams_search"}  # `# @package _global_` groups
+
+
+def _every_option() -> list[tuple[str, str]]:
+    from rvc import registry
+
+    return [(g, o) for g in registry.groups() for o in options(g)]
+
+
+@pytest.mark.parametrize("group,option", _every_option())
+def test_every_option_of_every_group_composes_and_resolves(tmp_path, group, option):
+    from omegaconf import OmegaConf, open_dict
+
+    from rvc import registry
+
+    app = "extract" if group == "slicing" else "train"
+    extra = [*_EXTRA.get((group, option), []), *([f"out_dir={tmp_path}"] if app == "train" else [])]
+    inputs = BASE[1:] if app == "extract" else []
+    cfg = compose(app, ["name=x", *inputs, f"{group}={option}", *extra], return_hydra_config=True)
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)  # `${hydra:...}` resolves as in a run (W&B's name)
+    try:
+        with open_dict(cfg):
+            del cfg["hydra"]
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert resolved["name"] == "x"
+    if group not in _GLOBAL:  # Hydra's node is the registry's: one definition of each option
+        node = registry.load(group, option)
+        for over in _EXTRA.get((group, option), []):  # the command line's values, as Hydra's
+            key, value = over.split("=", 1)
+            OmegaConf.update(node, key.split(".", 1)[1], value)
+        assert OmegaConf.to_container(cfg[group]) == OmegaConf.to_container(node)
+    if group in ("experiment", "debug"):  # recipes for both entry points (debug: train only)
+        if group == "experiment":
+            ex = compose("extract", ["name=x", *BASE[1:], f"experiment={option}", *extra[:-1]])
+            assert ex.model.sample_rate == cfg.model.sample_rate and ex.f0 == cfg.f0
+
+
+def test_experiments_cover_the_readme_cases(tmp_path):
+    cases = {"speech_40k": (40000, "HiFi-GAN", "RMVPEEstimator"),
+             "singing_48k_rmvpe": (48000, "HiFi-GAN", "RMVPEEstimator"),
+             "refinegan_32k": (32000, "RefineGAN", "RMVPEEstimator"),
+             "demo": (40000, "HiFi-GAN", "FCPEEstimator")}  # fmt: skip
+    assert set(cases) | {"finetune_voice", "a100_bf16"} <= set(options("experiment"))
+    for name, (rate, vocoder, f0) in cases.items():
+        cfg = compose("train", [f"experiment={name}", f"out_dir={tmp_path}", "name=x"])
+        assert (cfg.model.sample_rate, cfg.vocoder.name) == (rate, vocoder), name
+        assert cfg.f0._target_.endswith(f0), name
+    tune = compose("train", ["experiment=finetune_voice", "name=x", f"out_dir={tmp_path}"])
+    assert tune.pretrained._target_.endswith("VoiceModelPretrained")
+    assert tune.optim.optimizer.lr < compose("train", ["name=x"]).optim.optimizer.lr
+    a100 = compose("train", ["experiment=a100_bf16", "name=x", f"out_dir={tmp_path}"])
+    assert a100.trainer.precision == "bf16-mixed" and a100.device.tf32 and a100.device.fast_step
+
+
+@pytest.mark.parametrize(
+    "option,want",
+    [("fdr", {"fast_dev_run": True}), ("overfit", {"overfit_batches": 3, "max_epochs": 20}),
+     ("limit", {"limit_train_batches": 4, "limit_val_batches": 2, "max_epochs": 3}),
+     ("profiler", {"max_epochs": 1})],
+)  # fmt: skip
+def test_debug_options_build_their_trainer(tmp_path, option, want):
+    import lightning as L
+    from hydra.utils import instantiate
+
+    cfg = compose("train", ["name=x", f"out_dir={tmp_path}", f"debug={option}"])
+    assert {k: cfg.trainer[k] for k in want} == want and cfg.data.num_workers == 0
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert isinstance(trainer, L.Trainer)
+    if option == "fdr":
+        assert trainer.fast_dev_run == 1
+    if option == "profiler":
+        assert type(trainer.profiler).__name__ == "SimpleProfiler"
+    if option == "overfit":
+        assert cfg.callbacks.early_stopping is None
