@@ -11,12 +11,19 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import rvc  # noqa: F401  (registers the ${layout:...} config resolvers before composing)
+from rvc import registry
 from rvc.errors import RVCError, report
+from rvc.train.sweep import job_dirname
 
 CONFIGS = "pkg://rvc.conf"
+
+# `--help` lists each group's options from the registry (rvc/conf/hydra/help/rvc.yaml)
+OmegaConf.register_new_resolver("rvc_options_help", registry.options_help, replace=True)
+# a multirun's job folders: named by the swept keys only (train.yaml hydra.sweep.subdir)
+OmegaConf.register_new_resolver("rvc_swept", job_dirname, replace=True)
 
 
 def _fail(e: RVCError, stage: str) -> None:
@@ -41,8 +48,10 @@ def extract(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    """Train an RVC voice model on a store made by extract: a .pth and an .index."""
-    from rvc.train.run import run
+    """Train an RVC voice model on a store made by extract: a .pth and an .index. Returns the
+    run's `optimized_metric` (best/val/mel unless the config says another): what a Hydra sweeper
+    (hparams_search=...) minimises or maximises."""
+    from rvc.train.run import objective, run
     from rvc.utils.console import quiet_third_party
 
     quiet_third_party(lightning=True)
@@ -54,7 +63,13 @@ def train(cfg: DictConfig) -> float | None:
     print(f"index:       {result.index}")
     print(f"epochs: {result.epochs}, steps: {result.steps}, best val/mel: "
           f"{result.metrics.get('best/val/mel', float('nan')):.4f}")  # fmt: skip
-    return result.metrics.get("best/val/mel")  # what a Hydra sweeper would minimise
+    try:
+        value = objective(cfg, result)
+    except RVCError as e:
+        _fail(e, "train")
+    if value is not None:
+        print(f"{cfg.optimized_metric}: {value:.4f}")
+    return value
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="infer")

@@ -151,3 +151,22 @@ def build(cfg: Any, device: str = "cpu", group: str | None = None, **overrides: 
     if callable(getattr(obj, "load", None)):
         obj.load()
     return obj.to(device) if callable(getattr(obj, "to", None)) else obj
+
+
+def groups() -> list[str]:
+    """The config groups (folders of options) on the search path, sorted; Hydra's own left out."""
+    found = {
+        d.name
+        for root in search_path()
+        for d in root.iterdir()
+        if d.is_dir()
+        and d.name != "hydra"
+        and not d.name.startswith(("_", "."))
+        and any(d.glob("*.yaml"))
+    }
+    return sorted(found)
+
+
+def options_help() -> str:
+    """`group: option, option, …` lines for `--help` (Hydra's own list shows the `_bases` too)."""
+    return "\n".join(f"{g}: {', '.join(names(g))}" for g in groups())

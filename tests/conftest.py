@@ -13,7 +13,12 @@ import pytest
 import soundfile as sf
 import torch
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "rvc" / "conf")
+from rvc.registry import names as options  # noqa: F401  (tests list options with it)
+from rvc.registry import package_conf
+
+# the one conf path of the tests: the package's own (rvc/conf, what the entry points compose);
+# list a group's options with `options(group)` (the registry's: shared `_bases` left out)
+CONF_DIR = str(package_conf())
 
 # 2 threads, as CI's 2 cores; RVC_TEST_THREADS=1 runs the suite on one (the suite holds on both)
 torch.set_num_threads(int(os.environ.get("RVC_TEST_THREADS", "2")))
@@ -48,8 +53,9 @@ def write(path: Path, audio: np.ndarray, sr: int, subtype: str = "PCM_16") -> Pa
     return path
 
 
-def compose(config_name: str, overrides: list[str], return_hydra_config: bool = False):
-    """Compose a real config from conf/ (as the entry points do)."""
+def compose(config_name: str | None, overrides: list[str], return_hydra_config: bool = False):
+    """Compose a real config from rvc/conf (as the entry points do); `config_name=None` and
+    `+group=option` overrides compose one group alone."""
     from hydra import compose as hcompose
     from hydra import initialize_config_dir
 
@@ -79,6 +85,22 @@ def debug_config(**overrides) -> list:
     from rvc.models.synthesizer import config_list
 
     return config_list(model_option("debug").synthesizer, **overrides)
+
+
+@pytest.fixture
+def config(tmp_path):
+    """The config fixture: `config("train", "name=x", ...)` composes a real config (as `compose`)
+    and points its `out_dir`, when it has one and no override set it, under `tmp_path`."""
+    from omegaconf import open_dict
+
+    def make(config_name: str | None, *overrides: str, return_hydra_config: bool = False):
+        cfg = compose(config_name, list(overrides), return_hydra_config)
+        if "out_dir" in cfg and not any(o.startswith("out_dir=") for o in overrides):
+            with open_dict(cfg):
+                cfg.out_dir = str(tmp_path / "out")
+        return cfg
+
+    return make
 
 
 @pytest.fixture

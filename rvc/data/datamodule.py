@@ -43,6 +43,30 @@ class DataConfigError(RVCError, ValueError):
     """The store or the data options cannot make a training set; the message says why."""
 
 
+def open_store(exp_dir: str | Path, sample_rate: int | None = None) -> FeatureStore:
+    """The feature store at `exp_dir`, checked: there is one, it reads, and (given a rate) its
+    slices are at `sample_rate`. The one home of these checks: train.py runs them before
+    training, the DataModule at setup, evaluate before converting."""
+    root = Path(exp_dir)
+    if not (root / MANIFEST).exists():
+        raise DataConfigError(
+            f"no feature store at {root} (no {MANIFEST}): run extract.py first, "
+            f"`python extract.py name={root.name} inputs=[...]` with the same model=, f0= and "
+            "embedder= options"
+        )
+    try:
+        store = FeatureStore(root)
+    except ValueError as e:
+        raise DataConfigError(str(e)) from e
+    have = store.params.get("sample_rate")
+    if sample_rate is not None and have != int(sample_rate):
+        raise DataConfigError(
+            f"the store {root} holds {have} Hz slices but the model config is {sample_rate} Hz; "
+            "pick the model= of that rate (32k/40k/48k) or re-run extract.py with this one"
+        )
+    return store
+
+
 @dataclass
 class Item:
     """One training slice held in memory (n: its 10 ms frames)."""
@@ -229,21 +253,7 @@ class RVCDataModule(L.LightningDataModule):
 
     # ---- loading ---------------------------------------------------------------------------
     def _open_store(self) -> FeatureStore:
-        if not (self.exp_dir / MANIFEST).exists():
-            raise DataConfigError(
-                f"{self.exp_dir}: no feature store here (no {MANIFEST}); run extract.py first"
-            )
-        try:
-            store = FeatureStore(self.exp_dir)
-        except ValueError as e:
-            raise DataConfigError(str(e)) from e
-        have = store.params.get("sample_rate")
-        if have != self.sample_rate:
-            raise DataConfigError(
-                f"{self.exp_dir}: the store was extracted at {have} Hz, but data.sample_rate is "
-                f"{self.sample_rate}; pick the matching model config or re-run extract.py"
-            )
-        return store
+        return open_store(self.exp_dir, self.sample_rate)
 
     def _load(self, store: FeatureStore, rec: SliceRecord) -> Item:
         wave, sr = sf.read(store.path("sliced", rec), dtype="float32")

@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 from lightning.pytorch.callbacks import Callback
 
 from rvc.eval import metrics
@@ -81,23 +80,20 @@ class EvaluationMetrics(Callback):
             v = self.latest.get(k, math.nan)
             if math.isfinite(v):
                 module.log(k, v, rank_zero_only=True)
+        if self.score_weights and (
+            trainer.is_global_zero or set(self.score_weights) <= set(trainer.callback_metrics)
+        ):
+            # logged here, through the module, so Lightning logs it at the epoch's step and every
+            # callback's on_validation_end (checkpoint, plateau, export) sees it, whatever order
+            # the callbacks come in
+            module.log("val/score", self.score(trainer.callback_metrics), rank_zero_only=True)
 
-    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self.score_weights:
-            return
-        found = {
-            k: float(trainer.callback_metrics[k])
-            for k in self.score_weights
-            if k in trainer.callback_metrics
-        }
-        missing = sorted(set(self.score_weights) - set(found))
+    def score(self, logged: Mapping[str, Any]) -> float:
+        """Σ weight · metric over this validation's logged metrics (each weighted key must be)."""
+        missing = sorted(k for k in self.score_weights if k not in logged)
         if missing:
             raise KeyError(
-                f"callbacks.evaluation.score_weights names {missing}, not logged; known: {sorted(trainer.callback_metrics)}"
+                f"callbacks.evaluation.score_weights names {missing}, not logged; "
+                f"known: {sorted(logged)}"
             )
-        score = sum(w * found[k] for k, w in self.score_weights.items())
-        trainer.callback_metrics["val/score"] = torch.tensor(score)
-        # the step Lightning logs epoch metrics at (batches, not the two optimiser steps of each)
-        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
-        for lg in trainer.loggers:
-            lg.log_metrics({"val/score": score}, step=step)
+        return float(sum(w * float(logged[k]) for k, w in sorted(self.score_weights.items())))

@@ -7,8 +7,10 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rvc.data.datamodule import DataConfigError, open_store
 from rvc.errors import RVCError
 from rvc.eval.measure import Report, evaluate
+from rvc.utils.device import torch_device_type
 
 
 class EvalError(RVCError, RuntimeError):
@@ -18,10 +20,12 @@ class EvalError(RVCError, RuntimeError):
 def run(cfg: DictConfig) -> tuple[Report, Path]:
     from rvc.infer import ConverterLoadError, ConvertOptions, load_converter
 
-    device = "cuda" if cfg.device.accelerator in ("gpu", "cuda") else "cpu"
+    device = torch_device_type(cfg.device.accelerator)
     exp_dir = Path(cfg.paths.exp_dir)
-    if not (exp_dir / "manifest.json").exists():
-        raise EvalError(f"{exp_dir}: no feature store (run extract.py name={cfg.name} first)")
+    try:
+        open_store(exp_dir)  # the held-out slices come from it
+    except DataConfigError as e:
+        raise EvalError(str(e)) from e
     try:
         conv = load_converter(cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device)
         opts = ConvertOptions.from_mapping(OmegaConf.to_container(cfg.convert, resolve=True))

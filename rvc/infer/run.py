@@ -21,6 +21,7 @@ from rvc.errors import RVCError
 from rvc.formats import ANALYSIS_RATE
 from rvc.infer.converter import ConversionError, VoiceConverter
 from rvc.infer.options import ConvertOptions
+from rvc.utils.device import torch_device_type
 
 log = logging.getLogger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its INFO lines are not for users
@@ -170,7 +171,7 @@ def run(cfg: DictConfig) -> InferResult:
 
     if fmt not in FORMATS:
         raise InferError(f"format={fmt}: use one of {', '.join(FORMATS)}")
-    device = "cuda" if cfg.device.accelerator in ("gpu", "cuda") else "cpu"
+    device = torch_device_type(cfg.device.accelerator)
     try:
         converter = load_converter(
             cfg.voice, cfg.index_file, cfg.f0, cfg.get("embedder"), device,

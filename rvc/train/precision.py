@@ -18,10 +18,20 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.fabric.plugins.precision.amp import _optimizer_handles_unscaling
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
+
+from rvc.utils.device import torch_device_type
+
+# torch's fused Adam/AdamW/SGD unscale inside their own step (GradScaler.step hands them the
+# scale); read from the optimiser's public `defaults`, not Lightning's private helper
+_FUSED_UNSCALING = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
+def unscales_in_step(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether `optimizer` unscales fp16 gradients itself, in `step()` (fused Adam/AdamW/SGD)."""
+    return isinstance(optimizer, _FUSED_UNSCALING) and bool(optimizer.defaults.get("fused"))
 
 
 def _raw(optimizer: Any) -> torch.optim.Optimizer:
@@ -41,7 +51,7 @@ class GanMixedPrecision(MixedPrecision):
     def unscale(self, optimizer: Any) -> None:
         """Unscale this optimiser's gradients in place, once per step (a second call is a no-op)."""
         opt = _raw(optimizer)
-        if id(opt) in self._unscaled or _optimizer_handles_unscaling(opt):
+        if id(opt) in self._unscaled or unscales_in_step(opt):
             return  # fused optimisers unscale inside their step
         self.scaler.unscale_(opt)
         self._unscaled.add(id(opt))
@@ -85,12 +95,9 @@ def precision_args(precision: str | None, accelerator: str | None) -> dict[str, 
     `GanMixedPrecision`; anything else is Lightning's own (16-mixed on CPU becomes bf16 there)."""
     if str(precision) not in ("16-mixed", "16"):
         return {}
-    acc = str(accelerator or "auto").lower()
-    if acc == "auto":
-        acc = "cuda" if torch.cuda.is_available() else "cpu"
-    if acc == "cpu":
+    device = torch_device_type(accelerator)
+    if device == "cpu":
         return {}
-    device = "mps" if acc == "mps" else "cuda"
     return {"precision": None, "plugins": [GanMixedPrecision(device)]}
 
 

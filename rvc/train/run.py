@@ -22,7 +22,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rvc.data.store import MANIFEST, FeatureStore, StoreLockedError
+from rvc.data.store import FeatureStore, StoreLockedError
 from rvc.data.writer_lock import describe
 from rvc.errors import RVCError
 from rvc.utils import atomic
@@ -51,23 +51,13 @@ def _describe_f0(conf: dict[str, Any]) -> str:
 
 def check_store(cfg: DictConfig) -> FeatureStore:
     """The store exists and was made with this config's sample rate, embedder and F0 method."""
+    from rvc.data.datamodule import DataConfigError, open_store
+
     root = Path(cfg.paths.exp_dir)
-    if not (root / MANIFEST).exists():
-        raise TrainError(
-            f"no feature store at {root}: run `python extract.py name={cfg.name} inputs=[...]` "
-            "first (with the same model=, f0= and embedder= options)"
-        )
     try:
-        store = FeatureStore(root)
-    except ValueError as e:
+        store = open_store(root, cfg.model.sample_rate)
+    except DataConfigError as e:
         raise TrainError(str(e)) from e
-    rate = store.params.get("sample_rate")
-    if rate != cfg.model.sample_rate:
-        raise TrainError(
-            f"the store {root} holds {rate} Hz slices but the model config is "
-            f"{cfg.model.sample_rate} Hz; pick the model= of that rate (32k/40k/48k) or re-run "
-            "extract.py with this one"
-        )
     try:
         store.check_embedder(cfg.embedder.name, cfg.embedder.dim)
     except ValueError as e:
@@ -251,8 +241,12 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     ckpt = resolve_ckpt(cfg.ckpt_path, out_dir)
     if ckpt is None:  # a resumed run brings its own weights
         load_pretrained(cfg, module)
-    callbacks = _instantiate_all(cfg.callbacks)
+    from rvc.train.callbacks import BestMetrics
+
     loggers = _instantiate_all(cfg.logger)
+    callbacks = [*_instantiate_all(cfg.callbacks), BestMetrics()]  # best/<key>: results.json
+    if not loggers:  # logger=none: Lightning refuses a learning-rate monitor with nothing to log to
+        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     # fp16 (the t4 preset): GanMixedPrecision, one loss-scale update per batch as Applio's
     trainer: L.Trainer = instantiate(
         cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False,
@@ -302,7 +296,7 @@ def _fit(trainer, module, datamodule, ckpt: str | None, out_dir: Path) -> None:
 
 
 def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, name: str):
-    from rvc.train.callbacks import BuildIndex, VoiceModelExport
+    from rvc.train.callbacks import BestMetrics, BuildIndex, VoiceModelExport
     from rvc.train.module import generator_steps
 
     export = next((c for c in callbacks if isinstance(c, VoiceModelExport)), None)
@@ -311,9 +305,9 @@ def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, na
     index_path = index.out_path if index is not None and index.out_path.exists() else None
     _upload_artifacts(loggers, name, [p for p in (voice, index_path) if p])
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if export is not None and math.isfinite(export.best):
-        metrics["best/val/mel"] = export.best
-    return TrainResult(
+    best = next((c for c in callbacks if isinstance(c, BestMetrics)), None)
+    metrics.update(best.metrics() if best is not None else {})
+    result = TrainResult(
         out_dir=out_dir,
         voice_model=voice,
         index=index_path,
@@ -321,6 +315,44 @@ def _result(trainer, callbacks: list[Any], loggers: list[Any], out_dir: Path, na
         steps=generator_steps(trainer),
         metrics=metrics,
     )
+    if trainer.is_global_zero:
+        write_results(result)
+    return result
+
+
+def write_results(result: TrainResult) -> Path:
+    """`<out_dir>/results.json`: the run's metrics (last and best/), epochs, steps, files; what
+    a multirun's summary table reads (rvc/train/sweep.py)."""
+    from rvc.train.sweep import RESULTS
+
+    path = result.out_dir / RESULTS
+    files = {"voice_model": result.voice_model, "index": result.index}
+    data = {
+        "metrics": {k: v for k, v in sorted(result.metrics.items()) if math.isfinite(v)},
+        "epochs": result.epochs,
+        "steps": result.steps,
+        **{k: str(v) if v else None for k, v in files.items()},
+    }
+    try:
+        atomic.write_text(path, json.dumps(data, indent=1))
+    except OSError as e:
+        raise TrainError(f"writing {path} failed: {e}") from e
+    return path
+
+
+def objective(cfg: DictConfig, result: TrainResult) -> float | None:
+    """The value of `optimized_metric` (what train.py returns to a Hydra sweeper); None when
+    the config names none. A name the run did not log is a TrainError listing the known ones."""
+    key = cfg.get("optimized_metric")
+    if not key:
+        return None
+    value = result.metrics.get(str(key))
+    if value is None:
+        raise TrainError(
+            f"optimized_metric={key} was not logged by this run; known: "
+            f"{', '.join(sorted(result.metrics))}"
+        )
+    return float(value)
 
 
 def _tune_batch_size(trainer, module, datamodule, max_trials: int) -> None:

@@ -8,6 +8,12 @@ from typing import Any
 
 import torch
 
+from rvc.errors import RVCError
+
+
+class DeviceConfigError(RVCError, ValueError):
+    """A `device.accelerator` no stage can run on; the message names the choices."""
+
 
 def resolve_device(name: str | None = "auto") -> torch.device:
     """'auto' → cuda if available else cpu; otherwise the named device ('cpu', 'cuda', 'cuda:1')."""
@@ -19,18 +25,34 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     return dev
 
 
+def torch_device_type(accelerator: str | None) -> str:
+    """The torch device type of a `device.accelerator` (Lightning's names): cpu -> "cpu",
+    gpu/cuda -> "cuda", mps -> "mps", auto -> "cuda" where CUDA is available, else "cpu".
+    The one mapping: extraction, training's precision plugin, conversion and evaluation."""
+    acc = str(accelerator or "auto").lower()
+    if acc == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "mps": "mps"}.get(acc)
+    if kind is None:
+        raise DeviceConfigError(
+            f"device.accelerator must be cpu, gpu, mps or auto, not '{accelerator}'"
+        )
+    return kind
+
+
 def extract_devices(accelerator: str, devices: Any) -> list[str]:
     """Device strings for extraction workers from the `device` group (Lightning-style fields).
 
     `devices` is a count (1, 2 …), a list of GPU indices ([0, 2]) or explicit strings.
     """
-    if accelerator == "auto":
-        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    if accelerator == "cpu":
+    kind = torch_device_type(accelerator)
+    if kind == "cpu":
         n = devices if isinstance(devices, int) else len(list(devices))
         return ["cpu"] * max(n, 1)
-    if accelerator not in ("gpu", "cuda"):
-        raise ValueError(f"device.accelerator must be cpu, gpu or auto, not '{accelerator}'")
+    if kind != "cuda":
+        raise DeviceConfigError(
+            f"extraction runs on cpu or gpu, not device.accelerator={accelerator}"
+        )
     if not torch.cuda.is_available():
         raise RuntimeError("device.accelerator=gpu asked for, but CUDA is not available here")
     if isinstance(devices, int):

@@ -10,8 +10,6 @@ compiles, kernels still eager) ~75 s, under `-m slow`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import pytest
 import torch
@@ -23,7 +21,7 @@ import rvc.train.module as module_lib
 from rvc.io.voice_model import read_voice_model, save_voice_model
 from rvc.train.run import build_module
 from rvc.utils.device import compile_backend
-from tests.conftest import CONF_DIR
+from tests.conftest import options
 from tests.train.conftest import batch_for, train_cfg
 
 # padded lengths of the steps, as a DataModule with `data.frame_multiple` gives them: the
@@ -95,9 +93,7 @@ def test_compile_option_values():
     assert compile_backend("false") is None and compile_backend("aot_eager") == "aot_eager"
 
 
-@pytest.mark.parametrize(
-    "device", sorted(p.stem for p in (Path(CONF_DIR) / "device").glob("*.yaml"))
-)
+@pytest.mark.parametrize("device", options("device"))
 def test_every_device_preset_has_compile_off(tmp_path, device):
     assert train_cfg(tmp_path, f"device={device}").device.compile is False
 

@@ -244,3 +244,18 @@ def test_t4_preset_builds_gan_mixed_precision_and_the_others_keep_lightnings(tmp
     for device in ("cpu", "gpu", "bf16", "l4", "a100", "tf32"):
         assert _precision_args(tmp_path, device) == {}, device
     assert precision_args("16-mixed", "cpu") == {}  # Lightning turns it into bf16 on CPU
+
+
+@pytest.mark.parametrize(
+    "make,fused",
+    [(lambda p: torch.optim.AdamW(p, fused=True), True), (lambda p: torch.optim.AdamW(p), False),
+     (lambda p: torch.optim.Adam(p, fused=True), True), (lambda p: torch.optim.SGD(p, lr=0.1), False),
+     (lambda p: torch.optim.SGD(p, lr=0.1, fused=True), True),
+     (lambda p: torch.optim.RMSprop(p), False)],
+)  # fmt: skip
+def test_which_optimisers_unscale_in_their_step_matches_torchs_own_flag(make, fused):
+    """Public `defaults["fused"]` reads what torch's GradScaler reads (its private flag)."""
+    from rvc.train.precision import unscales_in_step
+
+    opt = make([torch.nn.Parameter(torch.zeros(2))])
+    assert unscales_in_step(opt) == fused == getattr(opt, "_step_supports_amp_scaling", False)
