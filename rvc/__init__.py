@@ -33,13 +33,22 @@ def _feature_dim(version: str) -> int:
     return feature_dim(version)
 
 
+def _format(name: str):
+    import rvc.formats
+
+    if not name.isupper() or not hasattr(rvc.formats, name):
+        raise KeyError(f"${{format:{name}}}: rvc.formats has no constant {name}")
+    return getattr(rvc.formats, name)
+
+
 def register_config_resolvers() -> None:
-    """`${layout:version,sample_rate,key}` (a size of rvc.models.layouts' table) and
-    `${feature_dim:version}` for conf/: registered on `import rvc`, before any config of the
-    package is composed (the entry points and tests import rvc first)."""
+    """`${layout:version,sample_rate,key}` (a size of rvc.models.layouts' table),
+    `${feature_dim:version}` and `${format:NAME}` (a constant of rvc.formats, e.g. a hub repo)
+    for rvc/conf: registered on `import rvc`, before any config of the package is composed (the
+    entry points and tests import rvc first)."""
     from omegaconf import OmegaConf
 
-    for name, fn in (("layout", _layout), ("feature_dim", _feature_dim)):
+    for name, fn in (("layout", _layout), ("feature_dim", _feature_dim), ("format", _format)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

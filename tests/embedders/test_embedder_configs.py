@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -14,14 +13,14 @@ from rvc.embedders.base import Embedder
 from rvc.embedders.hubert import HubertEmbedder
 from rvc.formats import APPLIO_REPO
 from rvc.registry import load, names
+from tests.conftest import CONF_DIR, compose
 
-CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
+CONF = Path(CONF_DIR)
 OPTIONS = names("embedder")  # shared `_bases` are not options
 
 
 def _compose(option: str, *overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose(overrides=[f"+embedder={option}", *overrides])
+    return compose(None, [f"+embedder={option}", *overrides])
 
 
 def test_all_options_present():

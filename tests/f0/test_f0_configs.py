@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from rvc.f0.base import F0Estimator
+from rvc.registry import load, names
+from tests.conftest import compose
 
-CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
-OPTIONS = sorted(p.stem for p in (CONF / "f0").glob("*.yaml"))
+OPTIONS = names("f0")  # shared `_bases` are not options
 
 
 def test_all_expected_options_exist():
@@ -32,7 +29,7 @@ def no_hub(monkeypatch):
 
 @pytest.mark.parametrize("name", OPTIONS)
 def test_yaml_instantiates(name, no_hub):
-    cfg = OmegaConf.load(CONF / "f0" / f"{name}.yaml")
+    cfg = load("f0", name)
     assert "device" not in cfg, "the pipeline passes device=; keep it out of the yaml"
     est = instantiate(cfg, device="cpu")
     assert isinstance(est, F0Estimator)
@@ -42,8 +39,7 @@ def test_yaml_instantiates(name, no_hub):
 
 @pytest.mark.parametrize("name", OPTIONS)
 def test_group_composes(name, no_hub):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=None, overrides=[f"+f0={name}"])
+    cfg = compose(None, [f"+f0={name}"])
     est = instantiate(cfg.f0, device="cpu")
     assert isinstance(est, F0Estimator)
     assert est.name == name
