@@ -149,8 +149,9 @@ def build(args: argparse.Namespace, device: torch.device):
     clip = None
     if args.clip is not None:
 
-        def clip(opt: torch.optim.Optimizer, module: torch.nn.Module) -> None:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), args.clip)
+        def clip(opt: torch.optim.Optimizer) -> None:
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, args.clip)
 
     hooks = StepHooks(
         clip=clip,

@@ -7,11 +7,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# FORMATS.md §4: upsample rates / kernels per sample rate
+from rvc.models.layouts import SAMPLE_RATES, layout
+
+# upsample rates / kernels per sample rate of the v2 layouts (the one table: models/layouts.py)
 RATES = {
-    32000: ([10, 8, 2, 2], [20, 16, 4, 4]),
-    40000: ([10, 10, 2, 2], [16, 16, 4, 4]),
-    48000: ([12, 10, 2, 2], [24, 20, 4, 4]),
+    sr: (list(layout("v2", sr).upsample_rates), list(layout("v2", sr).upsample_kernel_sizes))
+    for sr in SAMPLE_RATES
 }
 KERNELS, DILATIONS = [3, 7, 11], [[1, 3, 5]] * 3
 

@@ -15,7 +15,7 @@ from rvc.losses.gan import GeneratorLoss, LogMelL1
 from rvc.losses.multiscale_mel import MultiScaleMelLoss
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer, config_list
-from rvc.models.vocoders import VOCODER_NAMES
+from rvc.models.vocoders import vocoder_names
 from tests.conftest import compose
 
 CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
@@ -86,7 +86,7 @@ def test_model_option_follows_embedder_and_vocoder_groups():
 )
 def test_vocoder_options_build_their_discriminator_and_loss(tmp_path, option, version, mel_fn):
     cfg = compose("train", ["name=x", f"vocoder={option}", f"out_dir={tmp_path}"])
-    assert cfg.vocoder.name in VOCODER_NAMES
+    assert cfg.vocoder.name in vocoder_names()
     d = instantiate(cfg.vocoder.discriminator)
     assert isinstance(d, MultiPeriodDiscriminator) and d.version == version
     loss = instantiate(cfg.vocoder.generator_loss)
