@@ -60,5 +60,6 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
             h.update(block)
     return h.hexdigest()
 
+
 # the vocoder of RVC WebUI files, which have no `vocoder` key (conf/vocoder/hifigan.yaml's name)
 RVC_VOCODER = "HiFi-GAN"

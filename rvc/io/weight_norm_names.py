@@ -53,4 +53,3 @@ def to_rvc_names(state: Mapping[str, V]) -> OrderedDict[str, V]:
 def from_rvc_names(state: Mapping[str, V]) -> OrderedDict[str, V]:
     """A state dict with parametrization `original0`/`original1` names (order kept)."""
     return _rename(state, from_rvc_name)
-

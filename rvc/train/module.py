@@ -168,9 +168,7 @@ class RVCModule(L.LightningModule):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             pitch, pitchf = (batch["pitch"], batch["pitchf"]) if g.use_f0 else (None, None)
-            fake, _ = g.infer(
-                batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"]
-            )
+            fake, _ = g.infer(batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"])
         mel = self.gan.mel
         with torch.autocast(self.device.type, enabled=False):
             real_mel, fake_mel = mel(batch["wave"].float()), mel(fake.float())  # [B, M, T]

@@ -65,9 +65,7 @@ class GAN(nn.Module):
 
     def g_losses(self, out: TrainOutput, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """`g/loss` (with graph) and every raw and weighted term, detached."""
-        return self.generator_loss(
-            self.discriminator, real, out.wav, real, out.wav, kl_stats=out.kl_stats()
-        )
+        return self.generator_loss(self.discriminator, real, out.wav, kl_stats=out.kl_stats())
 
 
 @contextlib.contextmanager

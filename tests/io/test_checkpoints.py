@@ -14,8 +14,8 @@ from rvc.io.checkpoints import (
     save_pretrained,
 )
 from rvc.io.safe_load import ModelFileError
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from tests.io.conftest import tiny_synth
+from tests.models.conftest import published_discriminator
 
 
 def _step(net: torch.nn.Module) -> torch.optim.Optimizer:
@@ -61,14 +61,14 @@ def test_generator_checkpoint_round_trip(tmp_path):
 
 def test_discriminator_checkpoint_round_trip_full_size(tmp_path):
     torch.manual_seed(0)
-    d = MultiPeriodDiscriminator("v1")  # full size: 129 tensors, 55 M parameters
+    d = published_discriminator("v1")  # full size: 129 tensors, 55 M parameters
     path = save_checkpoint(
         tmp_path / "D_120.pth", d, iteration=2, optimizer=None, learning_rate=1e-4
     )
     raw = torch.load(path, weights_only=True)
     assert "discriminators.1.convs.0.weight_v" in raw["model"]
     ck = load_checkpoint(path)
-    d2 = MultiPeriodDiscriminator("v1")
+    d2 = published_discriminator("v1")
     load_state_checked(d2, ck.model, str(path))
     _assert_same(d2.state_dict(), d.state_dict())
 

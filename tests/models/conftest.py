@@ -89,3 +89,15 @@ def assert_checkpointing_keeps_gradients(
         model(x, f0).square().mean().backward()
         grads.append(weight(model).grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def published_discriminator(version: str = "v2", option: str = "hifigan", width: float = 1.0):
+    """The discriminator `conf/vocoder/<option>.yaml` builds for a feature `version`: the
+    layout of the published D files (v1: periods up to 17, v2: up to 37, RefineGAN: v3)."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose
+
+    cfg = compose("train", ["name=x", f"vocoder={option}", f"embedder.version={version}",
+                            f"model.discriminator_width={width}"])  # fmt: skip
+    return instantiate(cfg.vocoder.discriminator)

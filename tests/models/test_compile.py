@@ -16,11 +16,11 @@ import torch
 import torch._dynamo
 import torch._functorch.config
 
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.models.vocoders import vocoder_names
 from rvc.train.step import build_gan, gan_step
 from tests.conftest import compose, debug_config
+from tests.models.conftest import published_discriminator
 
 CONFIG = debug_config()  # conf/model/debug.yaml: 40 kHz framing, every vocoder builds from it
 SPEC, SEGMENT = CONFIG[0], CONFIG[1]
@@ -174,7 +174,7 @@ def test_infer_with_folded_weight_norm_is_one_graph() -> None:
 @pytest.mark.parametrize("version", ["v2", pytest.param("v3", marks=pytest.mark.slow)])
 def test_discriminator_is_one_graph_and_matches_eager(version: str) -> None:
     torch.manual_seed(0)
-    disc = MultiPeriodDiscriminator(version)
+    disc = published_discriminator(*{"v2": ("v2",), "v3": ("v2", "refinegan")}[version])
     g = torch.Generator().manual_seed(1)
     # a length no period divides, so the reflect-pad branch of every period D is traced
     real, fake = torch.randn(2, 1, 1021, generator=g), torch.randn(2, 1, 1021, generator=g)

@@ -50,9 +50,10 @@ defaults:
 name: Toy
 decoder: {module}.ToyVocoder
 generator_loss:
-  mel_fn:
-    _target_: rvc.losses.gan.LogMelL1
-    mel: ${{model.mel}}
+  waveform_terms:
+    mel:
+      _target_: rvc.losses.gan.LogMelL1
+      mel: ${{model.mel}}
 """
 
 

@@ -9,6 +9,7 @@ imported lazily, so one vocoder's dependencies don't load the others. Every voco
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 from omegaconf import DictConfig
@@ -21,21 +22,40 @@ class VocoderError(RVCError, ValueError):
     """A vocoder option that is unknown, or incomplete (no class, no state markers)."""
 
 
-def vocoder_option(name: str) -> DictConfig:
-    """The `conf/vocoder` option whose `name` is `name` (as `.pth` files spell it)."""
+def _option_files() -> tuple[tuple[str, int], ...]:
+    """The vocoder YAMLs on the search path with their mtimes: the key of the cached table."""
     from rvc import registry  # lazy: reading YAML is not the models' business at import
 
-    try:
-        return registry.find("vocoder", "name", name)[1]
-    except registry.RegistryError as e:
-        raise VocoderError(f"unknown vocoder {name!r}: {e}") from None
+    return tuple(
+        (str(p), p.stat().st_mtime_ns)
+        for root in registry.search_path()
+        for p in sorted((root / "vocoder").glob("*.yaml"))
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _options(files: tuple[tuple[str, int], ...]) -> dict[str, DictConfig]:
+    # name -> merged option (read-only); detection asks for every option of every file it
+    # reads, so the YAMLs are parsed once per search path and change, not once per lookup
+    from rvc import registry
+
+    table: dict[str, DictConfig] = {}
+    for _, cfg in registry.options("vocoder"):
+        table.setdefault(str(cfg.name), cfg)
+    return table
+
+
+def vocoder_option(name: str) -> DictConfig:
+    """The `conf/vocoder` option whose `name` is `name` (as `.pth` files spell it); read-only."""
+    table = _options(_option_files())
+    if name not in table:
+        raise VocoderError(f"unknown vocoder {name!r}; known: {', '.join(sorted(table))}")
+    return table[name]
 
 
 def vocoder_names() -> list[str]:
     """The names of every vocoder option, as `.pth` metadata and `--vocoder` spell them."""
-    from rvc import registry
-
-    return sorted(str(cfg.name) for _, cfg in registry.options("vocoder"))
+    return sorted(_options(_option_files()))
 
 
 def _import(path: str, where: str) -> type[Vocoder]:
