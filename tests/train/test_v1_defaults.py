@@ -47,7 +47,8 @@ def test_v1_defaults_compose_and_build_the_published_layout(tmp_path, option):
     module = build_module(cfg)
     g, d = module.gan.generator, module.gan.discriminator
     assert g.sample_rate == sr and g.hop_length == hop and g.config[12] == rates
-    assert g.segment_size * hop == segment and d.version == "v1"
+    assert g.segment_size * hop == segment
+    assert [m.period for m in d.discriminators[1:]] == [2, 3, 5, 7, 11, 17]  # v1 periods
     with torch.device("meta"):  # the published files' shapes, without their 300 MB
         g_ref, d_ref = _published_g(option), published_discriminator("v1")
     # the check a strict load makes: every name and shape, both ways
