@@ -28,20 +28,21 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from rvc import registry
 from rvc.f0.coarse import f0_to_coarse
 from rvc.train.step import StepHooks, build_gan, compile_gan, gan_step
 from rvc.utils.device import cpu_description
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "rvc" / "conf"
-MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("[!_]*.yaml"))  # 32k 40k 48k debug
+MODELS = registry.names("model")  # 32k 40k 48k debug
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def vocoder_options() -> dict[str, str]:
     """Vocoder name (as `.pth` files and `--vocoder` spell it) -> its `conf/vocoder` option."""
-    return {OmegaConf.load(p).name: p.stem for p in sorted((CONF_DIR / "vocoder").glob("*.yaml"))}
+    return {str(cfg.name): option for option, cfg in registry.options("vocoder")}
 
 
 def compose_train(model: str, vocoder: str) -> DictConfig:
@@ -149,8 +150,9 @@ def build(args: argparse.Namespace, device: torch.device):
     clip = None
     if args.clip is not None:
 
-        def clip(opt: torch.optim.Optimizer, module: torch.nn.Module) -> None:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), args.clip)
+        def clip(opt: torch.optim.Optimizer) -> None:
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, args.clip)
 
     hooks = StepHooks(
         clip=clip,

@@ -64,3 +64,7 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def short_sha256(data: bytes, length: int = 16) -> str:
     """The first `length` hex digits of sha256(data): the short ids of manifests, slices, URLs."""
     return hashlib.sha256(data).hexdigest()[:length]
+
+
+# the vocoder of RVC WebUI files, which have no `vocoder` key (conf/vocoder/hifigan.yaml's name)
+RVC_VOCODER = "HiFi-GAN"

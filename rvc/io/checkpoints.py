@@ -1,17 +1,16 @@
-"""Training checkpoints (`G_<step>.pth`, `D_<step>.pth`) and pretrained `{"model": ...}` files.
+"""Pretrained `{"model": ...}` files and RVC's `G_<step>.pth` / `D_<step>.pth` checkpoints.
 
-Layout (FORMATS.md §2), shared with RVC WebUI and Applio so checkpoints move between tools:
-`{"model": state_dict, "iteration": epoch, "optimizer": state, "learning_rate": lr}`, with the
-weight-norm tensors named `weight_g`/`weight_v`. Pretrained files are `{"model": state_dict}`.
+Layout (FORMATS.md §2), shared with RVC WebUI and Applio: pretrained files are
+`{"model": state_dict}`, their training checkpoints add "iteration", "optimizer" and
+"learning_rate"; weight-norm tensors are named `weight_g`/`weight_v`. Our own training writes
+Lightning `.ckpt` files; RVC's checkpoints are read (their "model") to start from or export.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -25,63 +24,11 @@ class ArchitectureMismatchError(ModelFileError):
     """A state dict's tensor names or shapes do not match the network it is loaded into."""
 
 
-@dataclass
-class Checkpoint:
-    """A loaded training checkpoint; `model` uses parametrization weight-norm names."""
-
-    model: dict[str, torch.Tensor]
-    iteration: int = 0
-    optimizer: dict[str, Any] | None = None
-    learning_rate: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # any other keys (e.g. Applio's scaler)
-
-
 def _state_of(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if isinstance(model, nn.Module):
         model = getattr(model, "module", model)  # unwrap DDP
         return model.state_dict()
     return dict(model)
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module | Mapping[str, torch.Tensor],
-    iteration: int,
-    optimizer: torch.optim.Optimizer | Mapping[str, Any] | None = None,
-    learning_rate: float | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Atomically write a `G_*.pth`/`D_*.pth` checkpoint in RVC's layout."""
-    opt = optimizer.state_dict() if isinstance(optimizer, torch.optim.Optimizer) else optimizer
-    data: dict[str, Any] = {
-        "model": to_rvc_names(_state_of(model)),
-        "iteration": int(iteration),
-        "optimizer": dict(opt) if opt is not None else {},
-        "learning_rate": learning_rate,
-    }
-    data.update(extra or {})
-    save_torch(path, data)
-    return Path(path)
-
-
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a `G_*.pth`/`D_*.pth` checkpoint (ours, RVC's or Applio's)."""
-    data = load_pth(path)
-    if not isinstance(data, dict) or not isinstance(data.get("model"), Mapping):
-        raise ModelFileError(f"{path}: not a training checkpoint (no 'model' state dict)")
-    rest = {
-        k: v
-        for k, v in data.items()
-        if k not in ("model", "iteration", "optimizer", "learning_rate")
-    }
-    lr = data.get("learning_rate")
-    return Checkpoint(
-        model=from_rvc_names(data["model"]),
-        iteration=int(data.get("iteration", 0) or 0),
-        optimizer=data.get("optimizer") or None,
-        learning_rate=float(lr) if lr is not None else None,
-        extra=rest,
-    )
 
 
 def save_pretrained(path: str | os.PathLike, model: nn.Module | Mapping[str, torch.Tensor]) -> Path:

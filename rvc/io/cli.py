@@ -29,7 +29,6 @@ from rvc.io.detect import (
 )
 from rvc.io.safe_load import ModelFileError, load_pth
 from rvc.io.voice_model import (
-    VOCODERS,
     build_synthesizer,
     is_voice_model_dict,
     parameter_count,
@@ -38,6 +37,7 @@ from rvc.io.voice_model import (
     weights_sha256,
 )
 from rvc.io.weight_norm_names import from_rvc_names
+from rvc.models.vocoders import vocoder_names
 
 
 def _state_dict_of(data: Any) -> tuple[str, Mapping[str, torch.Tensor]] | None:
@@ -229,7 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--epoch", type=int, help="default: the checkpoint's iteration")
     exp.add_argument("--step", type=int, help="global step (default 0)")
     exp.add_argument("--embedder", help="embedder name stored in the metadata (e.g. contentvec)")
-    exp.add_argument("--vocoder", choices=VOCODERS, help="check the detected vocoder against this")
+    exp.add_argument(
+        "--vocoder", choices=vocoder_names(), help="check the detected vocoder against this"
+    )
     exp.add_argument("--sr", type=int, help="sample rate, when the tensors cannot tell (RefineGAN)")
     exp.add_argument("--author", help="author stored in the metadata")
     exp.add_argument(

@@ -16,17 +16,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from rvc.errors import RVCError
+from rvc.formats import khz
 from rvc.io.weight_norm_names import from_rvc_names
-from rvc.models.layouts import FEATURE_DIMS, LAYOUTS, VOICE_MODEL_SEGMENT_FRAMES, standard_config
+from rvc.models.layouts import (
+    FEATURE_DIMS,
+    LAYOUTS,
+    SAMPLE_RATES,
+    VOICE_MODEL_SEGMENT_FRAMES,
+    describe_feature_dims,
+    feature_version,
+    standard_config,
+)
+from rvc.models.vocoders import vocoder_classes, vocoder_names
+from rvc.models.vocoders.base import Vocoder, child_indices, weight_shape
 
-VERSION_DIMS = FEATURE_DIMS  # the names rvc.io imports
-SEGMENT_FRAMES = VOICE_MODEL_SEGMENT_FRAMES
-
-_VOCODER_MARKERS = {
-    "HiFi-GAN": ("dec.ups.", "dec.resblocks."),
-    "MRF HiFi-GAN": ("dec.upsamples.", "dec.mrfs."),
-    "RefineGAN": ("dec.downsample_blocks.", "dec.upsample_conv_blocks.", "dec.mel_conv."),
+SEGMENT_FRAMES = VOICE_MODEL_SEGMENT_FRAMES  # the name rvc.io imports
+# config items a decoder's `read_state` may give, and their place in the 18-item list
+_CONFIG_ITEMS = {
+    "resblock_kernel_sizes": 10,
+    "upsample_initial_channel": 13,
+    "upsample_kernel_sizes": 14,
 }
 
 
@@ -79,88 +91,62 @@ def discriminator_count(state: Mapping[str, Any]) -> int:
     return len(ids)
 
 
-def _shape(state: Mapping[str, Any], prefix: str) -> tuple[int, ...] | None:
-    """Shape of a module's (direction) weight, whether or not it is weight-normed."""
-    for suffix in (".weight", ".parametrizations.weight.original1"):
-        t = state.get(prefix + suffix)
-        if t is not None:
-            return tuple(t.shape)
-    return None
+_shape = weight_shape
+_indices = child_indices
 
 
-def _indices(state: Mapping[str, Any], prefix: str) -> list[int]:
-    """Sorted N of the keys `prefix.N.…`."""
-    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
-    return sorted({int(m.group(1)) for k in state if (m := pat.match(k))})
-
-
-def _vocoder(keys: set[str], use_f0: bool, where: str) -> str:
-    found = [
-        name
-        for name, markers in _VOCODER_MARKERS.items()
-        if any(k.startswith(markers) for k in keys)
-    ]
+def _vocoder(keys: set[str], use_f0: bool, where: str) -> tuple[str, type[Vocoder]]:
+    """The vocoder option whose decoder's `state_markers` the `dec.*` keys carry, and the
+    decoder class for the F0 mode; every option of `conf/vocoder` is asked."""
+    dec_keys = [k[len("dec.") :] for k in keys if k.startswith("dec.")]
+    found = []
+    for name in vocoder_names():
+        f0_cls, no_f0_cls = vocoder_classes(name)
+        markers = {*f0_cls.state_markers, *(no_f0_cls.state_markers if no_f0_cls else ())}
+        if any(k.startswith(tuple(markers)) for k in dec_keys):
+            found.append((name, f0_cls, no_f0_cls))
     if len(found) != 1:
-        what = "no known decoder" if not found else f"parts of several decoders ({found})"
-        raise ModelDetectionError(
-            f"{where}: {what} under 'dec.*'; expected one of HiFi-GAN, MRF HiFi-GAN, RefineGAN"
+        what = (
+            "no known decoder"
+            if not found
+            else f"parts of several decoders ({[f[0] for f in found]})"
         )
-    name = found[0]
-    has_source = any(k.startswith("dec.m_source.") for k in keys)
-    if name == "HiFi-GAN" and has_source != use_f0:
         raise ModelDetectionError(
-            f"{where}: inconsistent F0 mode: emb_pitch {'present' if use_f0 else 'absent'} but the "
-            f"HiFi-GAN decoder {'has' if has_source else 'has no'} NSF source (m_source)"
+            f"{where}: {what} under 'dec.*'; expected one of {', '.join(vocoder_names())}"
         )
-    if name != "HiFi-GAN" and not use_f0:
+    name, f0_cls, no_f0_cls = found[0]
+    if not use_f0 and no_f0_cls is None:
         raise ModelDetectionError(
             f"{where}: a {name} decoder without emb_pitch (no-F0) is not a known layout"
         )
-    return name
-
-
-def _upsample_kernels(state: Mapping[str, Any], vocoder: str) -> list[int] | None:
-    prefix = {"HiFi-GAN": "dec.ups", "MRF HiFi-GAN": "dec.upsamples"}.get(vocoder)
-    if prefix is None:  # RefineGAN upsamples by interpolation: nothing rate-specific is stored
-        return None
-    # ConvTranspose1d weight: [in, out, kernel]
-    return [_shape(state, f"{prefix}.{i}")[2] for i in _indices(state, prefix)]
-
-
-def _noise_conv_kernels(state: Mapping[str, Any]) -> list[int] | None:
-    """Kernels of the NSF `dec.noise_convs.N` (HiFi-GAN NSF, MRF), None without a source."""
-    ids = _indices(state, "dec.noise_convs")
-    return [_shape(state, f"dec.noise_convs.{i}")[2] for i in ids] or None
-
-
-def _resblock_kernels(state: Mapping[str, Any], vocoder: str, n_ups: int) -> list[int]:
-    if vocoder == "HiFi-GAN":
-        ids = _indices(state, "dec.resblocks")
-        n = len(ids) // max(n_ups, 1)
-        return [_shape(state, f"dec.resblocks.{i}.convs1.0")[2] for i in ids[:n]]
-    if vocoder == "MRF HiFi-GAN":
-        ids = _indices(state, "dec.mrfs.0")
-        return [_shape(state, f"dec.mrfs.0.{i}.layers.0.conv1")[2] for i in ids]
-    # RefineGAN: parallel branches `upsample_conv_blocks.0.blocks.M.1` (ResBlock after AdaIN)
-    ids = _indices(state, "dec.upsample_conv_blocks.0.blocks")
-    shapes = [_shape(state, f"dec.upsample_conv_blocks.0.blocks.{i}.1.convs1.0") for i in ids]
-    return [s[2] for s in shapes] if ids and all(shapes) else [3, 7, 11]
+    source = f0_cls.source_markers
+    has_source = bool(source) and any(k.startswith(tuple(source)) for k in dec_keys)
+    if source and has_source != use_f0:
+        raise ModelDetectionError(
+            f"{where}: inconsistent F0 mode: emb_pitch {'present' if use_f0 else 'absent'} but the "
+            f"{name} decoder {'has' if has_source else 'has no'} NSF source ({source[0].rstrip('.')})"
+        )
+    return name, f0_cls if use_f0 else no_f0_cls
 
 
 def detect_traits(state: Mapping[str, Any], where: str = "state dict") -> tuple[str, bool, str]:
     """(version, use_f0, vocoder) of a generator state dict: what does not depend on the rate."""
-    state = from_rvc_names(strip_module_prefix(state))
+    version, use_f0, (vocoder, _) = _traits(from_rvc_names(strip_module_prefix(state)), where)
+    return version, use_f0, vocoder
+
+
+def _traits(state: Mapping[str, Any], where: str) -> tuple[str, bool, tuple[str, type[Vocoder]]]:
     if not looks_like_generator(state):
         kind = "a discriminator" if looks_like_discriminator(state) else "not a generator"
         raise ModelDetectionError(f"{where}: {kind} (no 'enc_p.emb_phone' + 'dec.*' tensors)")
     feat_dim = _shape(state, "enc_p.emb_phone")[1]  # Linear weight: [out, in]
-    versions = [v for v, d in VERSION_DIMS.items() if d == feat_dim]
-    if not versions:
+    version = feature_version(feat_dim)
+    if version is None:
         raise ModelDetectionError(
-            f"{where}: emb_phone takes {feat_dim}-dim features; known: 256 (v1), 768 (v2)"
+            f"{where}: emb_phone takes {feat_dim}-dim features; known: {describe_feature_dims()}"
         )
     use_f0 = "enc_p.emb_pitch.weight" in state
-    return versions[0], use_f0, _vocoder(set(state), use_f0, where)
+    return version, use_f0, _vocoder(set(state), use_f0, where)
 
 
 def detect_generator(
@@ -172,32 +158,38 @@ def detect_generator(
     only when the tensors fit several rates: RefineGAN stores little that is rate-specific, and
     a no-F0 v1 voice model (no enc_q, no noise convs) fits both v1 32k and v1 48k.
     """
-    version, use_f0, vocoder = detect_traits(state, where)
     state = from_rvc_names(strip_module_prefix(state))
+    version, use_f0, (vocoder, decoder) = _traits(state, where)
     hidden, feat_dim = _shape(state, "enc_p.emb_phone")  # Linear weight: [out, in]
+    # what the decoder's own tensors say (its class knows its names)
+    facts = decoder.read_state(
+        {k[len("dec.") :]: v for k, v in state.items() if k.startswith("dec.")}
+    )
 
     # --- the layout: keep the (version, rate) layouts every stored clue allows
     candidates = list(LAYOUTS.items())  # [((version, sr), Layout)]
     clues = []
-    kernels = _upsample_kernels(state, vocoder)
+    kernels = facts.get("upsample_kernel_sizes")
     if kernels is not None:
         candidates = [c for c in candidates if list(c[1].upsample_kernel_sizes) == kernels]
         clues.append(f"upsample kernels {kernels}")
-    noise = _noise_conv_kernels(state)
+    noise = facts.get("noise_conv_kernels")
     if noise:
         candidates = [c for c in candidates if c[1].noise_conv_kernels() == noise]
         clues.append(f"NSF noise-conv kernels {noise}")
-    if vocoder == "RefineGAN":  # one downsample block per upsampling stage
-        stages = len(_indices(state, "dec.downsample_blocks"))
+    stages = facts.get("n_stages")
+    if stages is not None:
         candidates = [c for c in candidates if len(c[1].upsample_rates) == stages]
-        clues.append(f"{stages} upsampling stages")
+        if kernels is None:  # else the kernels already said it
+            clues.append(f"{stages} upsampling stages")
     enc_q_pre = _shape(state, "enc_q.pre")  # Conv1d(n_fft // 2 + 1, hidden, 1)
     if enc_q_pre is not None:
         candidates = [c for c in candidates if c[1].spec_channels == enc_q_pre[1]]
         clues.append(f"{enc_q_pre[1]} spectrogram bins (enc_q)")
     if not candidates:
         raise ModelDetectionError(
-            f"{where}: no RVC v1/v2 layout at 32k/40k/48k fits {' and '.join(clues)}"
+            f"{where}: no RVC {'/'.join(FEATURE_DIMS)} layout at "
+            f"{'/'.join(khz(r) for r in SAMPLE_RATES)} fits {' and '.join(clues)}"
         )
     rates = sorted({lay.sample_rate for _, lay in candidates})
     if sample_rate is not None:
@@ -234,14 +226,9 @@ def detect_generator(
     config[15], config[16] = emb_g[0], emb_g[1]
     if enc_q_pre is not None:
         config[0] = enc_q_pre[1]
-    if vocoder == "RefineGAN":
-        mel = _shape(state, "dec.mel_conv")  # Conv1d(inter, upsample_initial_channel // 2, 7)
-        if mel is not None:
-            config[13] = mel[0] * 2
-    else:
-        pre = _shape(state, "dec.conv_pre")  # Conv1d(inter, upsample_initial_channel, 7)
-        config[13] = pre[0]
-    config[10] = _resblock_kernels(state, vocoder, len(kernels or []))
+    for key, item in _CONFIG_ITEMS.items():
+        if facts.get(key) is not None:
+            config[item] = facts[key]
     # dilations are not stored; RVC uses (1, 3, 5) for every kernel
     config[11] = [[1, 3, 5] for _ in config[10]]
     return DetectedGenerator(
@@ -253,6 +240,40 @@ def detect_generator(
         text_enc_hidden_dim=feat_dim,
         has_enc_q=enc_q_pre is not None,
     )
+
+
+def check_detectable(generator: nn.Module, where: str = "generator") -> None:
+    """Fail now, not at the first export an epoch later, if the tensors of a freshly built
+    generator do not read back as what it was built with: its vocoder and F0 mode, its
+    version, and the config items its decoder's `read_state` gives."""
+    state = from_rvc_names(generator.state_dict())
+    version, use_f0, (vocoder, decoder) = _traits(state, where)
+    built = (feature_version(generator.text_enc_hidden_dim), generator.use_f0, generator.vocoder)
+    if (version, use_f0, vocoder) != built:
+        raise ModelDetectionError(
+            f"{where}: built as {built} (version, F0, vocoder) but its tensors read as "
+            f"{(version, use_f0, vocoder)}: check the vocoder's `state_markers` and YAML `name`"
+        )
+    facts = decoder.read_state(
+        {k[len("dec.") :]: v for k, v in state.items() if k.startswith("dec.")}
+    )
+    config = generator.config
+    wrong = [
+        f"{key} {facts[key]} (built {config[item]})"
+        for key, item in _CONFIG_ITEMS.items()
+        if facts.get(key) is not None and list(_listed(facts[key])) != list(_listed(config[item]))
+    ]
+    if facts.get("n_stages") is not None and facts["n_stages"] != len(config[12]):
+        wrong.append(f"n_stages {facts['n_stages']} (built {len(config[12])})")
+    if wrong:
+        raise ModelDetectionError(
+            f"{where}: {decoder.__name__}.read_state reads {', '.join(wrong)} from the tensors "
+            "of the generator it built; a .pth of it would not load back"
+        )
+
+
+def _listed(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _shape_param(state: Mapping[str, Any], key: str) -> tuple[int, ...] | None:

@@ -1,6 +1,7 @@
 """The `pretrained` config group: where a run's starting G/D weights come from.
 
-`default`: the published files for the vocoder and sample rate (FORMATS.md §2), through
+`default`: the published files for the vocoder and sample rate (FORMATS.md §2), as the
+`pretrained` table of the vocoder's `conf/vocoder/<x>.yaml` lists them, through
 `rvc.utils.hub.resolve_file` (local hub cache first, optional sha256 check); `none`: train from
 scratch; `custom`: local G/D paths. Each option is a `PretrainedSource` whose
 `resolve(vocoder, sample_rate, use_f0, version)` gives the paths and `load_into(G, D, ...)`
@@ -17,10 +18,11 @@ from pathlib import Path
 from torch import nn
 
 from rvc.errors import RVCError
-from rvc.formats import APPLIO_REPO, RVC_REPO, file_sha256, khz
+from rvc.formats import APPLIO_REPO, file_sha256, khz
 from rvc.io.checkpoints import ArchitectureMismatchError, load_model_state, load_state_checked
 from rvc.io.detect import ModelDetectionError, detect_generator, discriminator_count
 from rvc.io.safe_load import ModelFileError
+from rvc.models.vocoders import VocoderError, vocoder_option
 from rvc.utils.hub import MissingModelFileError, resolve_file
 
 
@@ -36,39 +38,36 @@ class PretrainedPaths:
     discriminator: Path | None = None
 
 
+def pretrained_key(version: str, use_f0: bool, sample_rate: int) -> str:
+    """The key of a vocoder YAML's `pretrained` table: "v2_f0_40k", "v1_nof0_48k"."""
+    return f"{version}_{'f0' if use_f0 else 'nof0'}_{khz(int(sample_rate))}"
+
+
 def default_pretrained_files(
     vocoder: str, sample_rate: int, use_f0: bool = True, version: str = "v2"
 ) -> tuple[str, str, str]:
-    """(hub repo id, G filename, D filename) of the published pretrained, or a clear error."""
-    sr = int(sample_rate)
-    if sr not in (32000, 40000, 48000):
+    """(hub repo id, G filename, D filename) of the published pretrained, from the vocoder's
+    `conf/vocoder` table, or a clear error naming what is published."""
+    try:
+        table = vocoder_option(vocoder).get("pretrained") or {}
+    except VocoderError as e:
+        raise PretrainedNotAvailableError(str(e)) from None
+    entry = table.get(pretrained_key(version, use_f0, sample_rate))
+    if entry is not None:
+        repo, g_file, d_file = (str(v) for v in entry)
+        return repo, g_file, d_file
+    fix = "use `pretrained=none` or `pretrained=custom` with your own G/D files"
+    if not table:
         raise PretrainedNotAvailableError(
-            f"no published pretrained at {sr} Hz (only 32k, 40k, 48k)"
+            f"no published pretrained exists for the {vocoder} vocoder; {fix}"
         )
-    if vocoder == "MRF HiFi-GAN":
-        raise PretrainedNotAvailableError(
-            "no published pretrained exists for the MRF HiFi-GAN vocoder; use "
-            "`pretrained=none` or `pretrained=custom` with your own G/D files"
-        )
-    if vocoder == "RefineGAN":
-        if sr != 32000 or not use_f0 or version != "v2":
-            raise PretrainedNotAvailableError(
-                f"the published RefineGAN pretrained is v2, pitch-guided, 32k only (asked: "
-                f"{version}, {'F0' if use_f0 else 'no F0'}, {khz(int(sr))}); use `sample_rate=32000`, "
-                "`pretrained=none` or `pretrained=custom`"
-            )
-        return APPLIO_REPO, "Resources/refinegan/f0G32k.pth", "Resources/refinegan/f0D32k.pth"
-    if vocoder != "HiFi-GAN":
-        raise PretrainedNotAvailableError(f"unknown vocoder {vocoder!r}")
-    if version not in ("v1", "v2"):
-        raise PretrainedNotAvailableError(f"unknown version {version!r} (v1 or v2)")
-    prefix = "f0" if use_f0 else ""
-    if use_f0 and version == "v2":  # the files Applio publishes
-        base = "Resources/pretrained_v2/"
-        return APPLIO_REPO, f"{base}f0G{khz(int(sr))}.pth", f"{base}f0D{khz(int(sr))}.pth"
-    # v1 and no-F0 pretrained are only published by the RVC WebUI
-    base = "pretrained_v2/" if version == "v2" else "pretrained/"
-    return RVC_REPO, f"{base}{prefix}G{khz(int(sr))}.pth", f"{base}{prefix}D{khz(int(sr))}.pth"
+    published = ", ".join(
+        k.replace("_", " ").replace("nof0", "no F0").replace("f0", "F0") for k in table
+    )
+    raise PretrainedNotAvailableError(
+        f"the published {vocoder} pretrained are {published} only (asked: {version}, "
+        f"{'F0' if use_f0 else 'no F0'}, {khz(int(sample_rate))}); pick one of those, or {fix}"
+    )
 
 
 def _describe(state: Mapping) -> str:

@@ -19,21 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from rvc.formats import SampleRateError, parse_sample_rate
+from rvc.formats import RVC_VOCODER, SampleRateError, parse_sample_rate
 from rvc.io.checkpoints import load_state_checked
-from rvc.io.detect import VERSION_DIMS, detect_traits
+from rvc.io.detect import detect_traits
 from rvc.io.safe_load import ModelFileError, load_pth
 from rvc.io.v1_layer import RECORD_KEY as V1_LAYER_KEY
 from rvc.io.v1_layer import parse_v1_layer
 from rvc.io.weight_norm_names import from_rvc_names, to_rvc_names
+from rvc.models.layouts import describe_feature_dims, feature_version
+from rvc.models.vocoders import vocoder_names
 from rvc.utils.atomic import save_torch
-
-VOCODERS = ("HiFi-GAN", "MRF HiFi-GAN", "RefineGAN")
-CORE_KEYS = ("weight", "config", "info", "sr", "f0", "version")
-METADATA_KEYS = (
-    "epoch", "step", "creation_date", "model_hash", "dataset_length",
-    "model_name", "author", "embedder_model", "speakers_id", "vocoder",
-)  # fmt: skip
 
 
 @dataclass
@@ -98,7 +93,7 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def build_synthesizer(
-    config: list, use_f0: bool, vocoder: str = "HiFi-GAN", text_enc_hidden_dim: int = 768
+    config: list, use_f0: bool, vocoder: str = RVC_VOCODER, text_enc_hidden_dim: int = 768
 ) -> nn.Module:
     """A fresh `Synthesizer` for an 18-item config."""
     from rvc.models.synthesizer import Synthesizer  # lazy: reading metadata needs no networks
@@ -137,8 +132,8 @@ def save_voice_model(
     config = _plain(list(config), "config")
     if len(config) != 18:
         raise ValueError(f"config must have 18 items (FORMATS.md §1), got {len(config)}")
-    if vocoder is not None and vocoder not in VOCODERS:
-        raise ValueError(f"vocoder must be one of {VOCODERS}, got {vocoder!r}")
+    if vocoder is not None and vocoder not in (known := vocoder_names()):
+        raise ValueError(f"vocoder must be one of {', '.join(known)}, got {vocoder!r}")
     found = dict(zip(("version", "use_f0", "vocoder"), detect_traits(state, "model"), strict=True))
     for key, given in (("version", version), ("use_f0", use_f0), ("vocoder", vocoder)):
         if given is not None and given != found[key]:
@@ -216,14 +211,14 @@ def voice_model_from_dict(data: Any, path: str | os.PathLike) -> VoiceModel:
     config[17] = sr
     version = str(data.get("version") or "v1")  # the oldest files predate the key: v1
     width = int(weights["enc_p.emb_phone.weight"].shape[1])
-    if VERSION_DIMS.get(version) != width:
+    if feature_version(width) != version:
         raise ModelFileError(
             f"{path}: version '{version}' but emb_phone takes {width}-dim features "
-            f"(v1: {VERSION_DIMS['v1']}, v2: {VERSION_DIMS['v2']})"
+            f"({describe_feature_dims()})"
         )
-    vocoder = data.get("vocoder") or "HiFi-GAN"  # absent in RVC WebUI files
-    if vocoder not in VOCODERS:
-        raise ModelFileError(f"{path}: unknown vocoder {vocoder!r}; known: {', '.join(VOCODERS)}")
+    vocoder = data.get("vocoder") or RVC_VOCODER  # absent in RVC WebUI files: RVC's own
+    if vocoder not in (known := vocoder_names()):
+        raise ModelFileError(f"{path}: unknown vocoder {vocoder!r}; known: {', '.join(known)}")
     f0 = data.get("f0", 1)
     use_f0 = bool(int(f0)) if not isinstance(f0, str) else f0.strip().lower() in ("1", "true")
     metadata = {k: v for k, v in data.items() if k not in ("weight", "config")}

@@ -53,8 +53,3 @@ def to_rvc_names(state: Mapping[str, V]) -> OrderedDict[str, V]:
 def from_rvc_names(state: Mapping[str, V]) -> OrderedDict[str, V]:
     """A state dict with parametrization `original0`/`original1` names (order kept)."""
     return _rename(state, from_rvc_name)
-
-
-def uses_rvc_names(state: Mapping[str, Any]) -> bool:
-    """True when any key carries RVC's weight-norm names."""
-    return any(isinstance(k, str) and k.endswith((RVC_G, RVC_V)) for k in state)

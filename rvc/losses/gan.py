@@ -8,7 +8,7 @@ weight 2.0, so the defaults reproduce RVC's total: adv + 2·fm + 45·mel + 1·KL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -60,16 +60,16 @@ def kl_loss(
     return torch.sum(kl * z_mask) / torch.sum(z_mask)
 
 
-def mel_l1(mel_real: torch.Tensor, mel_fake: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of log-mels [B, n_mels, T]."""
-    return F.l1_loss(mel_fake.float(), mel_real.float())
+def mel_l1(real_mel: torch.Tensor, fake_mel: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of two log-mels [B, n_mels, T] (not waveforms: see LogMelL1)."""
+    return F.l1_loss(fake_mel.float(), real_mel.float())
 
 
 class LogMelL1(nn.Module):
     """Log-mel L1 between two waveforms with the model's mel settings (RVC's mel term).
 
-    Takes waveforms, like `MultiScaleMelLoss`, so the vocoder config picks either one and the
-    training step stays the same. RVC cuts the real mel out of the whole slice's spectrogram;
+    Takes waveforms, like `MultiScaleMelLoss`, so either is a `GeneratorLoss` waveform term and
+    the training step stays the same. RVC cuts the real mel out of the whole slice's spectrogram;
     here it is computed on the real segment itself, which differs only in its edge frames.
     """
 
@@ -99,40 +99,69 @@ class DiscriminatorLoss(nn.Module):
         }
 
 
+class _Fn(nn.Module):
+    """A plain loss function as a module (so a term list holds functions and modules alike)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return self.fn(real, fake)
+
+
 class GeneratorLoss(nn.Module):
-    """Weighted generator objective; returns raw terms `g/<name>`, weighted `g/<name>_weighted`,
-    and the total `g/loss`."""
+    """The generator objective as a weighted sum of named terms (descript-audio-codec's
+    `lambdas`): returns raw terms `g/<name>`, weighted `g/<name>_weighted` and the total `g/loss`.
+
+    `weights` names every term: the GAN's own `adv` (least squares), `fm` (feature matching) and
+    `kl` (skipped without kl_stats), and each of `waveform_terms`, losses of the real and fake
+    waveforms [B, 1, T] (RVC's mel L1, the multi-scale mel, ...), so a vocoder adds a term in
+    its YAML. A weight without its term, or a term without its weight, fails here.
+    """
+
+    GAN_TERMS = ("adv", "fm", "kl")
 
     def __init__(
         self,
-        mel: float = 45.0,
-        kl: float = 1.0,
-        fm: float = 2.0,
-        adv: float = 1.0,
-        mel_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = mel_l1,
+        weights: Mapping[str, float],
+        waveform_terms: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+        | None = None,
     ) -> None:
         super().__init__()
-        self.weights = {"mel": float(mel), "kl": float(kl), "fm": float(fm), "adv": float(adv)}
-        self.mel_fn = mel_fn
+        terms = dict(waveform_terms or {})
+        clash = sorted(set(terms) & set(self.GAN_TERMS))
+        unweighted = sorted(set(terms) - set(weights))
+        no_term = sorted(set(weights) - set(terms) - set(self.GAN_TERMS))
+        missing = sorted(set(self.GAN_TERMS) - set(weights))
+        problems = [
+            *(f"waveform term {n!r} shadows the GAN's own term" for n in clash),
+            *(f"waveform term {n!r} has no weight" for n in unweighted),
+            *(f"weight {n!r} names no term (waveform terms: {sorted(terms)})" for n in no_term),
+            *(f"no weight for the GAN term {n!r} (0 turns it off)" for n in missing),
+        ]
+        if problems:
+            raise ValueError("generator_loss: " + "; ".join(problems))
+        self.weights = {name: float(w) for name, w in weights.items()}
+        # modules (mels with buffers) move with the loss; plain functions are wrapped
+        self.waveform_terms = nn.ModuleDict(
+            {n: t if isinstance(t, nn.Module) else _Fn(t) for n, t in terms.items()}
+        )
 
     def forward(
         self,
         discriminator: nn.Module,
         real: torch.Tensor,
         fake: torch.Tensor,
-        mel_real: torch.Tensor,
-        mel_fake: torch.Tensor,
         kl_stats: tuple[torch.Tensor, ...] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """real, fake [B, 1, T]; mel_real/mel_fake what `mel_fn` compares (log-mels for the
-        default L1; waveforms for a multi-scale mel loss); kl_stats (z_p, logs_q, m_p, logs_p,
-        z_mask) or None to skip the KL term."""
+        """real, fake waveforms [B, 1, T]; kl_stats (z_p, logs_q, m_p, logs_p, z_mask) or None
+        to skip the KL term."""
         _, fake_logits, real_fmaps, fake_fmaps = discriminator(real, fake)
-        raw = {
-            "mel": self.mel_fn(mel_real, mel_fake),
-            "adv": generator_loss(fake_logits)[0],
-            "fm": feature_loss(real_fmaps, fake_fmaps),
-        }
+        # summed in this order (waveform terms, adv, fm, kl): the order RVC adds them in
+        raw = {name: term(real, fake) for name, term in self.waveform_terms.items()}
+        raw["adv"] = generator_loss(fake_logits)[0]
+        raw["fm"] = feature_loss(real_fmaps, fake_fmaps)
         if kl_stats is not None:
             raw["kl"] = kl_loss(*kl_stats)
         out: dict[str, torch.Tensor] = {}

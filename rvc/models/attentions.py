@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import rearrange
 from torch import nn
 from torch.nn import functional as F
 
@@ -80,11 +81,11 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, C, T], attn_mask [B, 1, T, T] (bool, True = attend) -> [B, C_out, T]."""
-        b, c, t = x.shape
         heads, d = self.n_heads, self.k_channels
-        q = self.conv_q(x).view(b, heads, d, t).transpose(2, 3)  # [B, H, T, d]
-        k = self.conv_k(x).view(b, heads, d, t)  # [B, H, d, T]
-        v = self.conv_v(x).view(b, heads, d, t).transpose(2, 3)  # [B, H, T, d]
+        # channels are heads × head width, head-major (as RVC's view(b, h, d, t))
+        q = rearrange(self.conv_q(x), "b (h d) t -> b h t d", h=heads)
+        k = rearrange(self.conv_k(x), "b (h d) t -> b h d t", h=heads)
+        v = rearrange(self.conv_v(x), "b (h d) t -> b h t d", h=heads)
         q = q / math.sqrt(d)
 
         scores = torch.matmul(q, k)  # [B, H, T, T]
@@ -97,8 +98,7 @@ class MultiHeadAttention(nn.Module):
         out = torch.matmul(p_attn, v)  # [B, H, T, d]
         rel_weights = _absolute_to_relative(p_attn, self.window_size)  # [B, H, T, 2w+1]
         out = out + torch.matmul(rel_weights, self.emb_rel_v[0])
-        out = out.transpose(2, 3).reshape(b, c, t)
-        return self.conv_o(out)
+        return self.conv_o(rearrange(out, "b h t d -> b (h d) t"))
 
 
 class FFN(nn.Module):

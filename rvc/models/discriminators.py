@@ -1,27 +1,26 @@
-"""RVC's multi-period discriminator: one scale discriminator plus period discriminators.
+"""RVC's multi-period discriminator: a scale discriminator, period and resolution ones.
 
-`version` picks the set stored in pretrained D files: "v1" periods 2..17, "v2" periods 2..37,
-"v3" (RefineGAN) periods 2..11 plus three STFT-resolution discriminators. Each discriminator
-returns (logits [B, N], feature maps); the ensemble runs real and fake as one batch.
+The layout is data from the vocoder's YAML (`conf/vocoder/<x>.yaml`): `scale` (the waveform
+discriminator first), `periods` and `resolutions` (STFT (n_fft, hop, win) each), in the order
+the published D files store them: RVC v1 periods 2..17, v2 2..37, RefineGAN's "v3" 2..11 plus
+three resolutions. Each discriminator returns (logits [B, N], feature maps); the ensemble runs
+real and fake as one batch.
 `width` scales every channel count (and the scale discriminator's groups) for tiny test and
 demo models; 1.0 is the published layout that pretrained D files hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from einops import rearrange
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from rvc.models.commons import conv_stack, get_padding, scaled
-from rvc.models.resolution_discriminator import V3_RESOLUTIONS, DiscriminatorR
-
-PERIODS = {
-    "v1": (2, 3, 5, 7, 11, 17),
-    "v2": (2, 3, 5, 7, 11, 17, 23, 37),
-    "v3": (2, 3, 5, 7, 11),
-}
+from rvc.models.resolution_discriminator import DiscriminatorR
 
 
 def _norm(use_spectral_norm: bool):
@@ -91,25 +90,33 @@ class DiscriminatorP(nn.Module):
         b, c, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        x = x.view(b, c, -1, self.period)  # [B, 1, T / p, p]
+        x = rearrange(x, "b c (frames p) -> b c frames p", p=self.period)  # [B, 1, T / p, p]
         return conv_stack(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    """The RVC discriminator ensemble (`discriminators.0` is the scale one)."""
+    """The RVC discriminator ensemble: `discriminators.N` are the scale one (if `scale`), then
+    one per period, then one per STFT resolution."""
 
     def __init__(
-        self, version: str = "v2", use_spectral_norm: bool = False, width: float = 1.0
+        self,
+        periods: Sequence[int],
+        resolutions: Sequence[Sequence[int]] = (),
+        scale: bool = True,
+        use_spectral_norm: bool = False,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
-        if version not in PERIODS:
-            raise ValueError(f"unknown discriminator version '{version}'; use v1, v2 or v3")
-        self.version = version
+        if isinstance(periods, str) or not all(int(p) >= 1 for p in periods):
+            raise ValueError(f"periods must be a list of positive integers, got {periods!r}")
+        if any(len(r) != 3 for r in resolutions):
+            raise ValueError(f"resolutions must be (n_fft, hop, win) triples, got {resolutions!r}")
         sn, w = use_spectral_norm, width
-        discs: list[nn.Module] = [DiscriminatorS(sn, width=w)]
-        discs += [DiscriminatorP(p, use_spectral_norm=sn, width=w) for p in PERIODS[version]]
-        if version == "v3":  # RefineGAN's: three STFT-resolution discriminators follow
-            discs += [DiscriminatorR(r, use_spectral_norm=sn, width=w) for r in V3_RESOLUTIONS]
+        discs: list[nn.Module] = [DiscriminatorS(sn, width=w)] if scale else []
+        discs += [DiscriminatorP(int(p), use_spectral_norm=sn, width=w) for p in periods]
+        discs += [DiscriminatorR(tuple(r), use_spectral_norm=sn, width=w) for r in resolutions]
+        if not discs:
+            raise ValueError("a discriminator needs a scale, period or resolution part")
         self.discriminators = nn.ModuleList(discs)
 
     def forward(

@@ -134,3 +134,13 @@ def feature_dim(version: str) -> int:
     if str(version) not in FEATURE_DIMS:
         raise ValueError(f"unknown RVC version {version!r}; choose v1 or v2")
     return FEATURE_DIMS[str(version)]
+
+
+def feature_version(dim: int) -> str | None:
+    """The RVC version whose models take `dim`-dim content features (None: no such version)."""
+    return next((v for v, d in FEATURE_DIMS.items() if d == int(dim)), None)
+
+
+def describe_feature_dims() -> str:
+    """ "256 (v1), 768 (v2)": the known widths, for messages."""
+    return ", ".join(f"{d} ({v})" for v, d in FEATURE_DIMS.items())

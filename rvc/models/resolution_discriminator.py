@@ -13,13 +13,6 @@ from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from rvc.models.commons import conv_stack, scaled
 
-# (n_fft, hop, win) of the three resolution discriminators in Applio's v3 discriminator
-V3_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
-    (1024, 120, 600),
-    (2048, 240, 1200),
-    (512, 50, 240),
-)
-
 
 class DiscriminatorR(nn.Module):
     """2-D conv stack over a linear STFT magnitude at one (n_fft, hop, win) resolution."""

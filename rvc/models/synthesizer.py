@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from rvc.formats import parse_sample_rate
+from rvc.formats import RVC_VOCODER, parse_sample_rate
 from rvc.models.commons import (
     rand_slice_segments,
     remove_weight_norm,
@@ -97,7 +97,7 @@ class Synthesizer(nn.Module):
         *,
         use_f0: bool = True,
         text_enc_hidden_dim: int = 768,
-        vocoder: str = "HiFi-GAN",
+        vocoder: str = RVC_VOCODER,
         **vocoder_kwargs,
     ) -> None:
         super().__init__()
@@ -187,15 +187,11 @@ class Synthesizer(nn.Module):
         pitch: torch.Tensor | None = None,
         pitchf: torch.Tensor | None = None,
         sid: torch.Tensor | int = 0,
-        rate: float | torch.Tensor | None = None,
         *,
         noise_scale: float = INFER_NOISE_SCALE,
-    ) -> tuple:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert: phone [B, T, dim], lengths [B], pitch [B, T], pitchf [B, T] Hz, sid [B] ->
-        (wav [B, 1, T·hop], x_mask [B, 1, T], (z, z_p, m_p, logs_p)).
-
-        `rate` in (0, 1] keeps only the last `rate` fraction of frames (RVC's realtime trick).
-        """
+        (wav [B, 1, T·hop], x_mask [B, 1, T])."""
         if self.use_f0 and pitchf is None:
             raise ValueError("this model is pitch-guided: pitchf (Hz) is required")
         if not torch.is_tensor(sid):
@@ -203,14 +199,9 @@ class Synthesizer(nn.Module):
         g = self.emb_g(sid).unsqueeze(-1)  # [B, gin, 1]
         m_p, logs_p, x_mask = self.enc_p(phone, pitch if self.use_f0 else None, phone_lengths)
         z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * noise_scale) * x_mask
-        if rate is not None:
-            head = int(z_p.size(2) * (1.0 - float(rate)))
-            z_p, x_mask = z_p[:, :, head:], x_mask[:, :, head:]
-            if pitchf is not None:
-                pitchf = pitchf[:, head:]
         z = self.flow(z_p, x_mask, g=g, reverse=True)
         wav = self.dec(z * x_mask, pitchf if self.use_f0 else None, g=g)
-        return wav, x_mask, (z, z_p, m_p, logs_p)
+        return wav, x_mask
 
     def remove_weight_norm(self) -> None:
         """Fold every weight norm into plain weights (faster inference; not for training)."""

@@ -11,7 +11,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 
 from rvc.errors import RVCError
 from rvc.models.commons import sequence_mask
@@ -121,7 +120,7 @@ class RVCModule(L.LightningModule):
                 while sch is not None and sch.last_epoch < epoch:
                     sch.step()
 
-    def _clip(self, opt: torch.optim.Optimizer, module: nn.Module) -> None:
+    def _clip(self, opt: torch.optim.Optimizer) -> None:
         if self.grad_clip:
             self.clip_gradients(
                 opt, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
@@ -169,9 +168,7 @@ class RVCModule(L.LightningModule):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             pitch, pitchf = (batch["pitch"], batch["pitchf"]) if g.use_f0 else (None, None)
-            fake, _, _ = g.infer(
-                batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"]
-            )
+            fake, _ = g.infer(batch["phone"], batch["phone_lengths"], pitch, pitchf, batch["sid"])
         mel = self.gan.mel
         with torch.autocast(self.device.type, enabled=False):
             real_mel, fake_mel = mel(batch["wave"].float()), mel(fake.float())  # [B, M, T]

@@ -65,9 +65,7 @@ class GAN(nn.Module):
 
     def g_losses(self, out: TrainOutput, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """`g/loss` (with graph) and every raw and weighted term, detached."""
-        return self.generator_loss(
-            self.discriminator, real, out.wav, real, out.wav, kl_stats=out.kl_stats()
-        )
+        return self.generator_loss(self.discriminator, real, out.wav, kl_stats=out.kl_stats())
 
 
 @contextlib.contextmanager
@@ -94,8 +92,8 @@ class StepHooks:
     (they handle precision and loss scaling); the benchmark passes plain torch."""
 
     backward: Callable[[torch.Tensor], None] = _plain_backward
-    # (optimizer, module) -> None: clip that module's gradients before the step
-    clip: Callable[[torch.optim.Optimizer, nn.Module], None] | None = None
+    # optimizer -> None: clip the gradients of its parameters before its step
+    clip: Callable[[torch.optim.Optimizer], None] | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
@@ -118,22 +116,22 @@ def gan_step(
     """
     hooks = hooks or StepHooks()
 
-    def update(loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module) -> None:
+    def update(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         if zero_grad:
             opt.zero_grad(set_to_none=True)
         hooks.backward(loss / accumulate)
         if step:
             if hooks.clip is not None:
-                hooks.clip(opt, module)
+                hooks.clip(opt)
             opt.step()
 
     with hooks.autocast():
         out, real = gan.generate(batch)
         losses_d = gan.d_losses(real, out.wav)
-    update(losses_d["d/loss"], opt_d, gan.discriminator)
+    update(losses_d["d/loss"], opt_d)
     with frozen(gan.discriminator), hooks.autocast():
         losses_g = gan.g_losses(out, real)
-    update(losses_g["g/loss"], opt_g, gan.generator)
+    update(losses_g["g/loss"], opt_g)
     return {k: v.detach() for k, v in {**losses_d, **losses_g}.items()}
 
 
@@ -162,9 +160,16 @@ def compile_gan(
 
 def build_gan(cfg: DictConfig) -> GAN:
     """The GAN a composed `train` config names: the model's generator (with the vocoder's
-    extra arguments) and mel, the vocoder's discriminator and generator loss."""
+    extra arguments) and mel, the vocoder's discriminator and generator loss.
+
+    The generator is checked to read back through detection (rvc.io.detect) before training:
+    a vocoder missing a piece fails here, not at the first `.pth` export an epoch later."""
+    from rvc.io.detect import check_detectable  # lazy: the step itself needs no file formats
+
+    generator = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
+    check_detectable(generator, f"vocoder {cfg.vocoder.name!r}")
     return GAN(
-        instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs),
+        generator,
         instantiate(cfg.vocoder.discriminator),
         instantiate(cfg.vocoder.generator_loss),
         instantiate(cfg.model.mel),

@@ -58,3 +58,13 @@ def foreign_file(net: torch.nn.Module, **keys) -> dict:
         k: v.half() for k, v in to_rvc_names(net.state_dict()).items() if not k.startswith("enc_q.")
     }
     return {"weight": weight, "config": list(net.config), **keys}
+
+
+def write_rvc_checkpoint(path, net, iteration: int, learning_rate: float = 1e-4, **extra):
+    """A `G_*.pth` / `D_*.pth` as RVC WebUI and Applio write them (weight_g/weight_v names)."""
+    from rvc.io.weight_norm_names import to_rvc_names
+
+    data = {"model": to_rvc_names(net.state_dict()), "iteration": iteration, "optimizer": {},
+            "learning_rate": learning_rate, **extra}  # fmt: skip
+    torch.save(data, path)
+    return path

@@ -7,24 +7,13 @@ import torch
 
 from rvc.io.checkpoints import (
     ArchitectureMismatchError,
-    load_checkpoint,
     load_model_state,
     load_state_checked,
-    save_checkpoint,
     save_pretrained,
 )
 from rvc.io.safe_load import ModelFileError
-from rvc.models.discriminators import MultiPeriodDiscriminator
-from tests.io.conftest import tiny_synth
-
-
-def _step(net: torch.nn.Module) -> torch.optim.Optimizer:
-    """An AdamW that has taken one step, so it carries state."""
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.8, 0.99), eps=1e-9)
-    loss = sum(p.float().pow(2).mean() for p in net.parameters())
-    loss.backward()
-    opt.step()
-    return opt
+from tests.io.conftest import tiny_synth, write_rvc_checkpoint
+from tests.models.conftest import published_discriminator
 
 
 def _assert_same(a: dict, b: dict) -> None:
@@ -33,64 +22,23 @@ def _assert_same(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
-def test_generator_checkpoint_round_trip(tmp_path):
+def test_rvc_and_applio_checkpoints_give_their_model_state(tmp_path):
+    """RVC WebUI writes weight_g names and optimizer state; Applio adds a 'scaler' entry."""
     net = tiny_synth()
-    opt = _step(net)
-    path = save_checkpoint(
-        tmp_path / "G_120.pth", net, iteration=4, optimizer=opt, learning_rate=1e-4
-    )
-    raw = torch.load(path, weights_only=True)
-    assert set(raw) == {"model", "iteration", "optimizer", "learning_rate"}
-    assert raw["iteration"] == 4 and raw["learning_rate"] == 1e-4
-    assert "dec.ups.0.weight_g" in raw["model"] and not any(
-        "parametrizations" in k for k in raw["model"]
-    )
-    assert any(k.startswith("enc_q.") for k in raw["model"])  # training checkpoints keep enc_q
-
-    ck = load_checkpoint(path)
-    assert ck.iteration == 4 and ck.learning_rate == 1e-4
-    fresh = tiny_synth(seed=5)
-    load_state_checked(fresh, ck.model, str(path))
-    _assert_same(fresh.state_dict(), net.state_dict())
-    opt2 = torch.optim.AdamW(fresh.parameters(), lr=1e-4)
-    opt2.load_state_dict(ck.optimizer)
-    torch.testing.assert_close(
-        opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
-    )
+    path = write_rvc_checkpoint(tmp_path / "G_900.pth", net, 9, scaler={"scale": 65536.0})
+    state = load_model_state(path)
+    assert not any(k.endswith(("weight_g", "weight_v")) for k in state)  # parametrization names
+    _assert_same(load_state_checked(tiny_synth(seed=3), state, "x").state_dict(), net.state_dict())
 
 
-def test_discriminator_checkpoint_round_trip_full_size(tmp_path):
+def test_discriminator_checkpoint_full_size(tmp_path):
     torch.manual_seed(0)
-    d = MultiPeriodDiscriminator("v1")  # full size: 129 tensors, 55 M parameters
-    path = save_checkpoint(
-        tmp_path / "D_120.pth", d, iteration=2, optimizer=None, learning_rate=1e-4
-    )
-    raw = torch.load(path, weights_only=True)
-    assert "discriminators.1.convs.0.weight_v" in raw["model"]
-    ck = load_checkpoint(path)
-    d2 = MultiPeriodDiscriminator("v1")
-    load_state_checked(d2, ck.model, str(path))
+    d = published_discriminator("v1")  # full size: 129 tensors, 55 M parameters
+    path = write_rvc_checkpoint(tmp_path / "D_120.pth", d, 2)
+    assert "discriminators.1.convs.0.weight_v" in torch.load(path, weights_only=True)["model"]
+    d2 = published_discriminator("v1")
+    load_state_checked(d2, load_model_state(path), str(path))
     _assert_same(d2.state_dict(), d.state_dict())
-
-
-def test_rvc_and_applio_checkpoints_load(tmp_path):
-    """RVC WebUI wrote weight_g names natively; Applio adds a 'scaler' entry."""
-    net = tiny_synth()
-    from rvc.io.weight_norm_names import to_rvc_names
-
-    data = {
-        "model": to_rvc_names(net.state_dict()),
-        "iteration": 9,
-        "optimizer": {},
-        "learning_rate": 1e-4,
-    }
-    data["scaler"] = {"scale": 65536.0}
-    torch.save(data, tmp_path / "G_900.pth")
-    ck = load_checkpoint(tmp_path / "G_900.pth")
-    assert ck.iteration == 9 and ck.optimizer is None and ck.extra == {"scaler": {"scale": 65536.0}}
-    _assert_same(
-        load_state_checked(tiny_synth(seed=3), ck.model, "x").state_dict(), net.state_dict()
-    )
 
 
 def test_pretrained_round_trip_and_errors(tmp_path):
@@ -104,7 +52,7 @@ def test_pretrained_round_trip_and_errors(tmp_path):
         load_model_state(tmp_path / "vm.pth")
     torch.save({"foo": 1}, tmp_path / "junk.pth")
     with pytest.raises(ModelFileError, match="junk.pth"):
-        load_checkpoint(tmp_path / "junk.pth")
+        load_model_state(tmp_path / "junk.pth")
 
 
 def test_mismatch_error_names_keys_and_shapes():

@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from rvc.io.checkpoints import save_checkpoint, save_pretrained
+from rvc.io.checkpoints import save_pretrained
 from rvc.io.cli import describe, main
 from rvc.io.voice_model import load_voice_model, read_voice_model, save_voice_model, weights_sha256
 from rvc.io.weight_norm_names import to_rvc_names
-from rvc.models.discriminators import MultiPeriodDiscriminator
-from tests.io.conftest import infer, tiny_synth
+from tests.io.conftest import infer, tiny_synth, write_rvc_checkpoint
+from tests.models.conftest import published_discriminator
 
 FP16_ATOL = 2e-3  # as in test_voice_model: fp16 storage moves the waveform by ~1e-4
 
@@ -45,10 +45,10 @@ def test_info_on_a_voice_model(tmp_path, capsys):
 
 def test_info_on_checkpoints_and_pretrained(tmp_path, capsys):
     net = tiny_synth(sr=32000)
-    save_checkpoint(tmp_path / "G_10.pth", net, iteration=3, learning_rate=1e-4)
+    write_rvc_checkpoint(tmp_path / "G_10.pth", net, iteration=3)
     save_pretrained(tmp_path / "f0G32k.pth", net)
     with torch.device("meta"):
-        d_state = MultiPeriodDiscriminator("v2").state_dict()
+        d_state = published_discriminator("v2").state_dict()
     # a D checkpoint needs real tensors; zero-size copies keep names and only the shapes matter
     d_state = {k: torch.zeros(v.shape, dtype=torch.float16) for k, v in d_state.items()}
     torch.save(
@@ -78,7 +78,7 @@ def test_info_on_a_broken_file_fails_with_one_line(tmp_path, capsys):
 
 def test_export_our_checkpoint(tmp_path, capsys):
     net = tiny_synth()
-    save_checkpoint(tmp_path / "G_200.pth", net, iteration=12, learning_rate=1e-4)
+    write_rvc_checkpoint(tmp_path / "G_200.pth", net, iteration=12)
     out = tmp_path / "models" / "alice.pth"
     argv = [
         "export",

@@ -13,8 +13,8 @@ from rvc.io.detect import (
 )
 from rvc.io.voice_model import build_synthesizer
 from rvc.io.weight_norm_names import to_rvc_names
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from tests.io.conftest import tiny_config, tiny_synth
+from tests.models.conftest import published_discriminator
 
 
 def _full_state(sr: int, vocoder: str = "HiFi-GAN", use_f0: bool = True, version: str = "v2"):
@@ -79,7 +79,7 @@ def test_broken_and_foreign_state_dicts_raise():
     with pytest.raises(ModelDetectionError, match="1024-dim"):
         detect_generator(odd)
     with torch.device("meta"):
-        disc = MultiPeriodDiscriminator("v2").state_dict()
+        disc = published_discriminator("v2").state_dict()
     with pytest.raises(ModelDetectionError, match="a discriminator"):
         detect_generator(disc, where="D_1.pth")
 

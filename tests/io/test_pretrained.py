@@ -22,11 +22,11 @@ from rvc.io.pretrained import (
     default_pretrained_files,
 )
 from rvc.io.safe_load import ModelFileError
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.utils.hub import MissingModelFileError
 from tests.conftest import CONF_DIR
 from tests.conftest import put_in_hub_cache as _put_in_cache
 from tests.io.conftest import tiny_synth
+from tests.models.conftest import published_discriminator
 
 
 class TinyD(nn.Module):
@@ -110,13 +110,13 @@ def test_wrong_generator_architecture_names_the_mismatch(tmp_path):
 
 
 def test_wrong_discriminator_architecture_names_the_mismatch(tmp_path):
-    path = save_pretrained(tmp_path / "f0D40k_v1.pth", MultiPeriodDiscriminator("v1"))
+    path = save_pretrained(tmp_path / "f0D40k_v1.pth", published_discriminator("v1"))
     with pytest.raises(
         ArchitectureMismatchError,
         match=r"missing tensors: discriminators\.7\..*7 sub-discriminators",
     ):
         CustomPretrained(discriminator=path).load_into(
-            None, MultiPeriodDiscriminator("v2"), vocoder="HiFi-GAN", sample_rate=40000
+            None, published_discriminator("v2"), vocoder="HiFi-GAN", sample_rate=40000
         )
 
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from rvc.io.checkpoints import save_pretrained
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.run import build_module, load_pretrained
 from tests.conftest import compose
 from tests.conftest import put_in_hub_cache as _put_in_cache
+from tests.models.conftest import published_discriminator
 from tests.models.test_model_configs import REFERENCE
 
 # small widths, the same on the file's and the run's side
@@ -59,7 +59,7 @@ def test_published_layout_loads_strictly_through_default(tmp_path, offline_hub, 
                                                          use_f0):  # fmt: skip
     torch.manual_seed(0)
     g_src = reference_generator(version, option, use_f0)
-    d_src = MultiPeriodDiscriminator(version, width=D_WIDTH)
+    d_src = published_discriminator(version, width=D_WIDTH)
     repo, g_file, d_file = hub_files(version, option, use_f0)
     cache = tmp_path / "hub"
     _put_in_cache(cache, repo, g_file, lambda p: save_pretrained(p, g_src))

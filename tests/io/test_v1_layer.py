@@ -15,7 +15,7 @@ from rvc.io.v1_layer import (
     store_v1_layer,
 )
 from rvc.io.voice_model import read_voice_model, save_voice_model
-from tests.io.conftest import foreign_file, tiny_synth
+from tests.io.conftest import foreign_file, tiny_synth, write_rvc_checkpoint
 
 # the keys each tool's v1 export writes besides weight/config (their model-saving code)
 WEBUI = {"info": "300epoch", "sr": "40k", "f0": 1, "version": "v1"}
@@ -122,12 +122,9 @@ def test_extraction_reads_9_for_auto_and_the_store_records_only_what_differs():
 
 
 def test_rvc_model_export_records_and_info_shows_the_layer(tmp_path, capsys):
-    from rvc.io.checkpoints import save_checkpoint
     from rvc.io.cli import describe, main
 
-    save_checkpoint(
-        tmp_path / "G_10.pth", tiny_synth(version="v1"), iteration=1, learning_rate=1e-4
-    )
+    write_rvc_checkpoint(tmp_path / "G_10.pth", tiny_synth(version="v1"), iteration=1)
     out = tmp_path / "v1.pth"
     assert (
         main(["export", str(tmp_path / "G_10.pth"), str(out), "--name", "v", "--v1-layer", "12"])

@@ -12,8 +12,6 @@ from rvc.formats import SampleRateError, parse_sample_rate
 from rvc.io.checkpoints import ArchitectureMismatchError
 from rvc.io.safe_load import ModelFileError
 from rvc.io.voice_model import (
-    CORE_KEYS,
-    METADATA_KEYS,
     load_voice_model,
     read_voice_model,
     save_voice_model,
@@ -59,7 +57,11 @@ def test_written_file_has_exactly_the_rvc_layout(tmp_path):
         path, net, net.config, model_name="voice", epoch=7, step=70, embedder_model="contentvec"
     )
     data = torch.load(path, weights_only=True)  # what RVC WebUI / Applio do
-    assert set(data) == set(CORE_KEYS) | set(METADATA_KEYS)
+    # RVC WebUI's keys, then the metadata Applio writes (FORMATS.md §1)
+    core = {"weight", "config", "info", "sr", "f0", "version"}
+    metadata = {"epoch", "step", "creation_date", "model_hash", "dataset_length", "model_name",
+                "author", "embedder_model", "speakers_id", "vocoder"}  # fmt: skip
+    assert set(data) == core | metadata
     w = data["weight"]
     assert all(t.dtype == torch.float16 for t in w.values())
     assert not any(k.startswith("enc_q.") for k in w)

@@ -14,7 +14,6 @@ from rvc.losses.gan import (
     feature_loss,
     generator_loss,
     kl_loss,
-    mel_l1,
 )
 from rvc.models.discriminators import DiscriminatorP, MultiPeriodDiscriminator
 
@@ -66,21 +65,27 @@ def _wavs(seed: int = 0):
     return real, gen_param
 
 
+RVC_WEIGHTS = {"mel": 45.0, "adv": 1.0, "fm": 2.0, "kl": 1.0}
+
+
+def _l1(real, fake):
+    return (real - fake).abs().mean()
+
+
 def test_every_generator_term_is_finite_and_non_zero():
     torch.manual_seed(0)
     d = TinyMPD()
     real, fake = _wavs()
-    mel_real, mel_fake = torch.randn(2, 10, 6), torch.randn(2, 10, 6)
     stats = (torch.randn(2, 4, 6), torch.randn(2, 4, 6), torch.randn(2, 4, 6), torch.randn(2, 4, 6))
-    loss = GeneratorLoss(mel=45, kl=1, fm=2, adv=1)
-    out = loss(d, real, fake, mel_real, mel_fake, kl_stats=(*stats, torch.ones(2, 1, 6)))
-    for name, weight in (("mel", 45), ("kl", 1), ("fm", 2), ("adv", 1)):
+    loss = GeneratorLoss(RVC_WEIGHTS, {"mel": _l1})
+    out = loss(d, real, fake, kl_stats=(*stats, torch.ones(2, 1, 6)))
+    for name, weight in RVC_WEIGHTS.items():
         raw, weighted = out[f"g/{name}"], out[f"g/{name}_weighted"]
         assert math.isfinite(raw.item()) and raw.item() != 0, name
         assert weighted.item() == pytest.approx(raw.item() * weight, rel=1e-5)
-    total = sum(out[f"g/{n}_weighted"] for n in ("mel", "kl", "fm", "adv"))
+    total = sum(out[f"g/{n}_weighted"] for n in RVC_WEIGHTS)
     assert out["g/loss"].item() == pytest.approx(total.item(), rel=1e-5)
-    assert out["g/mel"].item() == pytest.approx(mel_l1(mel_real, mel_fake).item())
+    assert out["g/mel"].item() == pytest.approx(_l1(real, fake).item())
     out["g/loss"].backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
 
@@ -89,25 +94,44 @@ def test_weights_come_from_the_constructor():
     torch.manual_seed(0)
     d = TinyMPD()
     real, fake = _wavs(1)
-    mels = (torch.randn(1, 4, 3), torch.randn(1, 4, 3))
-    a = GeneratorLoss(mel=45, fm=2)(d, real, fake, *mels)
-    b = GeneratorLoss(mel=15, fm=0)(d, real, fake, *mels)
+    a = GeneratorLoss(RVC_WEIGHTS, {"mel": _l1})(d, real, fake)
+    b = GeneratorLoss({**RVC_WEIGHTS, "mel": 15.0, "fm": 0.0}, {"mel": _l1})(d, real, fake)
     assert "g/kl" not in a  # no stats, no KL term
     assert b["g/mel_weighted"].item() == pytest.approx(a["g/mel_weighted"].item() / 3, rel=1e-5)
     assert b["g/fm_weighted"].item() == 0
 
 
-def test_custom_mel_fn_receives_what_is_passed():
+def test_a_waveform_term_added_by_config_is_logged_weighted_and_summed():
     torch.manual_seed(0)
     seen = []
 
-    def fake_multiscale(real, fake):
+    def stft_l1(real, fake):  # what a vocoder YAML would add under waveform_terms
         seen.append((real.shape, fake.shape))
-        return (real - fake).abs().mean()
+        return _l1(torch.stft(real[:, 0], 64, return_complex=True).abs(),
+                   torch.stft(fake[:, 0], 64, return_complex=True).abs())  # fmt: skip
 
     real, fake = _wavs(2)
-    out = GeneratorLoss(mel=15, mel_fn=fake_multiscale)(TinyMPD(), real, fake, real, fake)
-    assert seen == [(real.shape, fake.shape)] and out["g/mel"].item() > 0
+    terms = {"mel": _l1, "stft": stft_l1}
+    out = GeneratorLoss({**RVC_WEIGHTS, "stft": 0.5}, terms)(TinyMPD(), real, fake)
+    assert seen == [(real.shape, fake.shape)]  # waveforms in, once
+    assert out["g/stft"].item() > 0
+    assert out["g/stft_weighted"].item() == pytest.approx(0.5 * out["g/stft"].item(), rel=1e-6)
+    parts = sum(out[f"g/{n}_weighted"] for n in ("mel", "stft", "adv", "fm"))
+    assert out["g/loss"].item() == pytest.approx(parts.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "weights,terms,match",
+    [
+        ({**RVC_WEIGHTS}, {}, "weight 'mel' names no term"),  # the old waveform-L1 trap
+        ({"adv": 1, "fm": 2, "kl": 1}, {"mel": _l1}, "'mel' has no weight"),
+        ({"mel": 45, "fm": 2, "kl": 1}, {"mel": _l1}, "no weight for the GAN term 'adv'"),
+        ({**RVC_WEIGHTS}, {"mel": _l1, "fm": _l1}, "'fm' shadows"),
+    ],
+)
+def test_a_missing_or_stray_term_fails_when_built(weights, terms, match):
+    with pytest.raises(ValueError, match=match):
+        GeneratorLoss(weights, terms)
 
 
 def test_discriminator_step_does_not_reach_generator():

@@ -7,11 +7,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# FORMATS.md §4: upsample rates / kernels per sample rate
+from rvc.models.layouts import SAMPLE_RATES, layout
+
+# upsample rates / kernels per sample rate of the v2 layouts (the one table: models/layouts.py)
 RATES = {
-    32000: ([10, 8, 2, 2], [20, 16, 4, 4]),
-    40000: ([10, 10, 2, 2], [16, 16, 4, 4]),
-    48000: ([12, 10, 2, 2], [24, 20, 4, 4]),
+    sr: (list(layout("v2", sr).upsample_rates), list(layout("v2", sr).upsample_kernel_sizes))
+    for sr in SAMPLE_RATES
 }
 KERNELS, DILATIONS = [3, 7, 11], [[1, 3, 5]] * 3
 
@@ -88,3 +89,15 @@ def assert_checkpointing_keeps_gradients(
         model(x, f0).square().mean().backward()
         grads.append(weight(model).grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def published_discriminator(version: str = "v2", option: str = "hifigan", width: float = 1.0):
+    """The discriminator `conf/vocoder/<option>.yaml` builds for a feature `version`: the
+    layout of the published D files (v1: periods up to 17, v2: up to 37, RefineGAN: v3)."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose
+
+    cfg = compose("train", ["name=x", f"vocoder={option}", f"embedder.version={version}",
+                            f"model.discriminator_width={width}"])  # fmt: skip
+    return instantiate(cfg.vocoder.discriminator)

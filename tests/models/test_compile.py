@@ -16,11 +16,11 @@ import torch
 import torch._dynamo
 import torch._functorch.config
 
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
-from rvc.models.vocoders import VOCODER_NAMES
+from rvc.models.vocoders import vocoder_names
 from rvc.train.step import build_gan, gan_step
 from tests.conftest import compose, debug_config
+from tests.models.conftest import published_discriminator
 
 CONFIG = debug_config()  # conf/model/debug.yaml: 40 kHz framing, every vocoder builds from it
 SPEC, SEGMENT = CONFIG[0], CONFIG[1]
@@ -28,7 +28,7 @@ FRAMES = SEGMENT + 4  # both items of `batch` are longer than the segment
 DIM = 768  # v2 content features
 # HiFi-GAN in the default suite; the other vocoders under -m slow (the suite's time budget)
 CI_FIRST = [
-    v if v == "HiFi-GAN" else pytest.param(v, marks=pytest.mark.slow) for v in VOCODER_NAMES
+    v if v == "HiFi-GAN" else pytest.param(v, marks=pytest.mark.slow) for v in vocoder_names()
 ]
 
 
@@ -95,7 +95,7 @@ def _assert_train_match(model: Synthesizer, compiled, rtol: float, atol: float) 
 
 # slow: the compiled `gan_step` test below covers G's training forward and backward in CI
 @pytest.mark.slow
-@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
+@pytest.mark.parametrize("vocoder", vocoder_names())
 def test_training_forward_is_one_graph_and_matches_eager(vocoder: str) -> None:
     model = _model(vocoder).train()
     # aot_eager also traces the backward (what inductor compiles) but keeps eager kernels
@@ -104,7 +104,7 @@ def test_training_forward_is_one_graph_and_matches_eager(vocoder: str) -> None:
 
 
 @pytest.mark.slow  # dynamic shapes serve `bench/train_step.py --dynamic`; training compiles static
-@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
+@pytest.mark.parametrize("vocoder", vocoder_names())
 def test_varying_lengths_reuse_one_dynamic_graph(vocoder: str) -> None:
     from torch._dynamo.utils import counters
 
@@ -126,7 +126,7 @@ def test_varying_lengths_reuse_one_dynamic_graph(vocoder: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("vocoder", VOCODER_NAMES)
+@pytest.mark.parametrize("vocoder", vocoder_names())
 def test_inductor_training_matches_eager(vocoder: str) -> None:
     """The GPU path (inductor) on CPU: ~1 min per vocoder on 2 cores, hence slow."""
     import torch._inductor.config
@@ -163,18 +163,18 @@ def test_infer_with_folded_weight_norm_is_one_graph() -> None:
     model.remove_weight_norm()  # what bench/infer.py --fold-weight-norm runs
     phone, lengths, pitch, pitchf, _, sid = batch(2)
     torch.manual_seed(3)
-    want = model.infer(phone, lengths, pitch, pitchf, sid, rate=0.5)[0]
+    want = model.infer(phone, lengths, pitch, pitchf, sid)[0]
     infer = torch.compile(Synthesizer.infer.__wrapped__, fullgraph=True, backend="eager")
     with torch.no_grad():
         torch.manual_seed(3)
-        got = infer(model, phone, lengths, pitch, pitchf, sid, rate=0.5)[0]
+        got = infer(model, phone, lengths, pitch, pitchf, sid)[0]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("version", ["v2", pytest.param("v3", marks=pytest.mark.slow)])
 def test_discriminator_is_one_graph_and_matches_eager(version: str) -> None:
     torch.manual_seed(0)
-    disc = MultiPeriodDiscriminator(version)
+    disc = published_discriminator(*{"v2": ("v2",), "v3": ("v2", "refinegan")}[version])
     g = torch.Generator().manual_seed(1)
     # a length no period divides, so the reflect-pad branch of every period D is traced
     real, fake = torch.randn(2, 1, 1021, generator=g), torch.randn(2, 1, 1021, generator=g)

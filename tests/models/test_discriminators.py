@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rvc.models.discriminators import DiscriminatorP, DiscriminatorS, MultiPeriodDiscriminator
+from tests.models.conftest import published_discriminator
 
 
 def _rvc_names(model: torch.nn.Module) -> dict[str, tuple]:
@@ -46,7 +47,7 @@ def expected_layout(periods: tuple[int, ...]) -> dict[str, tuple]:
     ("v2", (2, 3, 5, 7, 11, 17, 23, 37), 165),
 ])  # fmt: skip
 def test_layout_and_size(version, periods, tensors):
-    d = MultiPeriodDiscriminator(version)
+    d = published_discriminator(version)  # what conf/vocoder/hifigan.yaml builds
     assert _rvc_names(d) == expected_layout(periods)
     assert len(d.state_dict()) == tensors
     assert [m.period for m in d.discriminators[1:]] == list(periods)
@@ -56,7 +57,7 @@ def test_layout_and_size(version, periods, tensors):
 
 def test_outputs_and_feature_maps_v1():
     torch.manual_seed(0)
-    d = MultiPeriodDiscriminator("v1")
+    d = MultiPeriodDiscriminator([2, 3, 5, 7, 11, 17])
     real, fake = torch.randn(2, 1, 1999), torch.randn(2, 1, 1999)  # not a multiple of any period
     real_logits, fake_logits, real_fmaps, fake_fmaps = d(real, fake)
     assert len(real_logits) == len(fake_logits) == len(real_fmaps) == len(fake_fmaps) == 7
@@ -71,7 +72,7 @@ def test_outputs_and_feature_maps_v1():
 
 def test_joint_batch_equals_separate_passes():
     torch.manual_seed(0)
-    d = MultiPeriodDiscriminator("v2")
+    d = MultiPeriodDiscriminator([2, 3, 5, 7, 11, 17, 23, 37])
     real, fake = torch.randn(1, 1, 1600), torch.randn(1, 1, 1600)
     rl, fl, rf, ff = d(real, fake)
     for i, sub in enumerate(d.discriminators):
@@ -100,9 +101,23 @@ def test_spectral_norm_variant_builds():
     assert torch.isfinite(logits).all()
 
 
-def test_unknown_version_is_rejected():
-    with pytest.raises(ValueError, match="v4"):
-        MultiPeriodDiscriminator("v4")
+def test_layout_lists_are_checked():
+    with pytest.raises(ValueError, match="periods must be a list"):
+        MultiPeriodDiscriminator("v2")  # the old version strings are not a layout
+    with pytest.raises(ValueError, match="triples"):
+        MultiPeriodDiscriminator([2], resolutions=[[1024, 120]])
+    with pytest.raises(ValueError, match="needs a scale"):
+        MultiPeriodDiscriminator([], scale=False)
+
+
+def test_layout_follows_the_lists():
+    d = MultiPeriodDiscriminator([3, 5], resolutions=[[512, 50, 240]], scale=False, width=0.0625)
+    assert [type(m).__name__ for m in d.discriminators] == [
+        "DiscriminatorP", "DiscriminatorP", "DiscriminatorR"
+    ]  # fmt: skip
+    assert [m.period for m in d.discriminators[:2]] == [3, 5]
+    real_logits, _, _, _ = d(torch.randn(1, 1, 2400), torch.randn(1, 1, 2400))
+    assert len(real_logits) == 3
 
 
 @pytest.mark.skipif(
@@ -110,7 +125,7 @@ def test_unknown_version_is_rejected():
     reason="resolution discriminator not available",
 )
 def test_v3_adds_resolution_discriminators():
-    d = MultiPeriodDiscriminator("v3")
+    d = published_discriminator("v2", "refinegan")  # Applio's v3: scale, 5 periods, 3 STFTs
     assert len(d.discriminators) == 1 + 5 + 3
     real_logits, _, real_fmaps, _ = d(torch.randn(1, 1, 4800), torch.randn(1, 1, 4800))
     assert len(real_logits) == len(real_fmaps) == 9

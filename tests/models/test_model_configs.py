@@ -15,7 +15,7 @@ from rvc.losses.gan import GeneratorLoss, LogMelL1
 from rvc.losses.multiscale_mel import MultiScaleMelLoss
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer, config_list
-from rvc.models.vocoders import VOCODER_NAMES
+from rvc.models.vocoders import vocoder_names
 from tests.conftest import compose
 
 CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
@@ -76,28 +76,42 @@ def test_model_option_follows_embedder_and_vocoder_groups():
         bad.model.synthesizer.upsample_rates  # noqa: B018
 
 
+V1_PERIODS, V2_PERIODS, V3_PERIODS = (
+    [2, 3, 5, 7, 11, 17],
+    [2, 3, 5, 7, 11, 17, 23, 37],
+    [2, 3, 5, 7, 11],
+)
+
+
+def _periods(d: MultiPeriodDiscriminator) -> list[int]:
+    return [m.period for m in d.discriminators if hasattr(m, "period")]
+
+
 @pytest.mark.parametrize(
-    "option,version,mel_fn",
+    "option,periods,mel_fn",
     [
-        ("hifigan", "v2", LogMelL1),
-        ("mrf_hifigan", "v2", LogMelL1),
-        ("refinegan", "v3", MultiScaleMelLoss),
+        ("hifigan", V2_PERIODS, LogMelL1),
+        ("mrf_hifigan", V2_PERIODS, LogMelL1),
+        ("refinegan", V3_PERIODS, MultiScaleMelLoss),
     ],
 )
-def test_vocoder_options_build_their_discriminator_and_loss(tmp_path, option, version, mel_fn):
+def test_vocoder_options_build_their_discriminator_and_loss(tmp_path, option, periods, mel_fn):
     cfg = compose("train", ["name=x", f"vocoder={option}", f"out_dir={tmp_path}"])
-    assert cfg.vocoder.name in VOCODER_NAMES
+    assert cfg.vocoder.name in vocoder_names()
     d = instantiate(cfg.vocoder.discriminator)
-    assert isinstance(d, MultiPeriodDiscriminator) and d.version == version
+    assert isinstance(d, MultiPeriodDiscriminator) and _periods(d) == periods
+    assert len(d.discriminators) == 1 + len(periods) + (3 if option == "refinegan" else 0)
     loss = instantiate(cfg.vocoder.generator_loss)
-    assert isinstance(loss, GeneratorLoss) and isinstance(loss.mel_fn, mel_fn)
-    assert loss.weights["mel"] == (15.0 if option == "refinegan" else 45.0)
+    assert isinstance(loss, GeneratorLoss) and isinstance(loss.waveform_terms["mel"], mel_fn)
+    assert loss.weights == {"mel": 15.0 if option == "refinegan" else 45.0, "adv": 1.0,
+                            "fm": 2.0, "kl": 1.0}  # fmt: skip
     g = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
     assert g.vocoder == cfg.vocoder.name
-    # a v1 embedder picks the v1 period set for the HiFi-GAN family
+    # a v1 embedder picks the v1 period set for the HiFi-GAN family; RefineGAN keeps its own
     v1 = compose("train", ["name=x", f"vocoder={option}", "embedder.version=v1",
                            "embedder.dim=256", f"out_dir={tmp_path}"])  # fmt: skip
-    assert instantiate(v1.vocoder.discriminator).version == ("v3" if version == "v3" else "v1")
+    want = V3_PERIODS if option == "refinegan" else V1_PERIODS
+    assert _periods(instantiate(v1.vocoder.discriminator)) == want
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rvc.models.resolution_discriminator import V3_RESOLUTIONS, DiscriminatorR
+from rvc.models.resolution_discriminator import DiscriminatorR
+
+# (n_fft, hop, win) of Applio's v3 discriminator (conf/vocoder/refinegan.yaml)
+V3_RESOLUTIONS = [(1024, 120, 600), (2048, 240, 1200), (512, 50, 240)]
 
 
 def expected_shapes(n_fft: int, hop: int, t: int) -> tuple[int, list[int]]:

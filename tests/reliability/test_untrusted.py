@@ -21,7 +21,7 @@ import torch
 
 from rvc.index import FaissIndex, IndexFileError, build_index, read_index
 from rvc.infer.load import ConverterLoadError, load_converter
-from rvc.io.checkpoints import load_checkpoint, load_model_state
+from rvc.io.checkpoints import load_model_state
 from rvc.io.safe_load import ModelFileError, UnsafeModelFileError, load_pth
 from rvc.io.voice_model import load_voice_model, read_voice_model
 from tests.infer.conftest import save_ours
@@ -102,7 +102,6 @@ PTH_READERS = {
     "load_pth": load_pth,
     "read_voice_model": read_voice_model,
     "load_voice_model": load_voice_model,
-    "load_checkpoint": load_checkpoint,
     "load_model_state": load_model_state,
 }
 

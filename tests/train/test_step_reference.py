@@ -40,6 +40,8 @@ VOCODERS = ["hifigan", "mrf_hifigan"]
 LOSS_RTOL = 1e-5
 GRAD_RTOL = 3e-5
 LOSSES = ("d/loss", "g/adv", "g/fm_weighted", "g/mel", "g/mel_weighted", "g/kl", "g/loss")
+# the period discriminators of Applio's MultiPeriodDiscriminator(version=...)
+APPLIO_PERIODS = {"v1": [2, 3, 5, 7, 11, 17], "v2": [2, 3, 5, 7, 11, 17, 23, 37]}
 # Applio's names for the messages
 APPLIO_NAMES = {
     "d/loss": "loss_disc", "g/adv": "loss_gen", "g/fm_weighted": "loss_fm (×2 inside)",
@@ -74,7 +76,8 @@ def _our_gan(tmp_path: Path, fx: dict, name: str):
     assert cfg.optim.grad_clip is None, "Applio does not clip; the default config must not"
     gan = build_gan(cfg)
     assert gan.generator.vocoder == read_text(fx["vocoder"])
-    assert gan.discriminator.version == read_text(fx["disc_version"])
+    periods = [d.period for d in gan.discriminator.discriminators[1:]]
+    assert periods == APPLIO_PERIODS[read_text(fx["disc_version"])]
     gan.generator.load_state_dict(unpack_state(fx, "g"), strict=True)
     gan.discriminator.load_state_dict(unpack_state(fx, "d"), strict=True)
     make_opt = instantiate(cfg.optim.optimizer)

@@ -13,11 +13,11 @@ import torch
 import yaml
 
 from rvc.io.checkpoints import check_state_dict, save_pretrained
-from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer
 from rvc.train.run import build_module, load_pretrained
 from tests.conftest import compose
 from tests.conftest import put_in_hub_cache as _put_in_cache
+from tests.models.conftest import published_discriminator
 from tests.models.test_model_configs import REFERENCE
 
 OPTIONS = ["32k", "48k"]
@@ -47,9 +47,10 @@ def test_v1_defaults_compose_and_build_the_published_layout(tmp_path, option):
     module = build_module(cfg)
     g, d = module.gan.generator, module.gan.discriminator
     assert g.sample_rate == sr and g.hop_length == hop and g.config[12] == rates
-    assert g.segment_size * hop == segment and d.version == "v1"
+    assert g.segment_size * hop == segment
+    assert [m.period for m in d.discriminators[1:]] == [2, 3, 5, 7, 11, 17]  # v1 periods
     with torch.device("meta"):  # the published files' shapes, without their 300 MB
-        g_ref, d_ref = _published_g(option), MultiPeriodDiscriminator("v1")
+        g_ref, d_ref = _published_g(option), published_discriminator("v1")
     # the check a strict load makes: every name and shape, both ways
     check_state_dict(g, g_ref.state_dict(), f"pretrained/f0G{option}.pth")
     check_state_dict(d, d_ref.state_dict(), f"pretrained/f0D{option}.pth")
@@ -73,7 +74,7 @@ def test_train_py_resolves_the_v1_layout(tmp_path):
 def test_v1_defaults_load_full_size_published_files(tmp_path, offline_hub, option):
     """The same through the hub cache with full-size files (~400 MB written and read)."""
     torch.manual_seed(0)
-    g_src, d_src = _published_g(option), MultiPeriodDiscriminator("v1")
+    g_src, d_src = _published_g(option), published_discriminator("v1")
     cache = tmp_path / "hub"
     repo = "lj1995/VoiceConversionWebUI"
     _put_in_cache(cache, repo, f"pretrained/f0G{option}.pth", lambda p: save_pretrained(p, g_src))
@@ -100,7 +101,7 @@ def test_v1_48k_training_starts_from_the_published_pretrained(tmp_path, offline_
     cache = tmp_path / "hub"
     repo = "lj1995/VoiceConversionWebUI"
     g_src = reference_generator("v1", "48k", True)
-    d_src = MultiPeriodDiscriminator("v1", width=D_WIDTH)
+    d_src = published_discriminator("v1", width=D_WIDTH)
     _put_in_cache(cache, repo, "pretrained/f0G48k.pth", lambda p: save_pretrained(p, g_src))
     _put_in_cache(cache, repo, "pretrained/f0D48k.pth", lambda p: save_pretrained(p, d_src))
     for i, f0 in enumerate((120.0, 180.0)):

@@ -9,7 +9,7 @@ downsampled to each stage's rate.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from rvc.formats import parse_sample_rate
 from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
 from rvc.models.layouts import noise_conv_kernel
 from rvc.models.nsf import SourceModuleHnNSF
+from rvc.models.vocoders.base import Vocoder, child_indices, kernel_sizes, weight_shape
 
 
 class ResBlock(nn.Module):
@@ -78,8 +79,29 @@ def noise_conv(channels: int, stride: int) -> nn.Conv1d:
     return nn.Conv1d(1, channels, kernel, stride=stride, padding=(kernel - stride) // 2)
 
 
-class HiFiGAN(nn.Module):
+class HiFiGAN(Vocoder):
     """Plain HiFi-GAN decoder for no-F0 models: latent [B, C, T] -> waveform [B, 1, T·hop]."""
+
+    state_markers = ("ups.", "resblocks.")
+
+    @classmethod
+    def read_state(cls, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Upsample kernels, stage count, resblock kernels, initial channels (and the NSF
+        noise-conv kernels): all stored in the tensors."""
+        ups = kernel_sizes(state, "ups")  # ConvTranspose1d weight: [in, out, kernel]
+        ids = child_indices(state, "resblocks")  # len(resblock kernels) per stage
+        per_stage = ids[: len(ids) // max(len(ups), 1)]
+        facts = {
+            "upsample_kernel_sizes": ups,
+            "n_stages": len(ups),
+            "resblock_kernel_sizes": [
+                weight_shape(state, f"resblocks.{i}.convs1.0")[-1] for i in per_stage
+            ],
+            "upsample_initial_channel": weight_shape(state, "conv_pre")[0],
+        }
+        if noise := kernel_sizes(state, "noise_convs"):
+            facts["noise_conv_kernels"] = noise
+        return facts
 
     def __init__(
         self,
@@ -155,6 +177,8 @@ class HiFiGAN(nn.Module):
 
 class HiFiGANNSF(HiFiGAN):
     """Pitch-guided (NSF) HiFi-GAN: latent [B, C, T] + F0 [B, T] Hz -> waveform [B, 1, T·hop]."""
+
+    source_markers = ("m_source.",)  # what sets it apart from the no-F0 HiFiGAN
 
     def __init__(self, *args: Any, harmonic_num: int = 0, **kwargs: Any) -> None:
         """HiFiGAN's arguments (the vocoder contract; `sr` required) and the source's overtones."""

@@ -8,6 +8,8 @@ Linear(9, 1), `conv_pre`, `upsamples.N`, `noise_convs.N`, `mrfs.N.M.layers.K.con
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from rvc.formats import parse_sample_rate
 from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
 from rvc.models.nsf import SourceModuleHnNSF
+from rvc.models.vocoders.base import Vocoder, child_indices, kernel_sizes, weight_shape
 from rvc.models.vocoders.hifigan import branch_mean, noise_conv, upsample_layer
 
 
@@ -49,8 +52,26 @@ class MRFBlock(nn.Module):
         return x
 
 
-class MRFHiFiGAN(nn.Module):
+class MRFHiFiGAN(Vocoder):
     """MRF HiFi-GAN generator: latent [B, C, T] + F0 [B, T] Hz + speaker [B, gin, 1] -> wave."""
+
+    state_markers = ("upsamples.", "mrfs.")
+    source_markers = ("m_source.",)
+
+    @classmethod
+    def read_state(cls, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Upsample and noise-conv kernels, stage count, MRF kernels, initial channels."""
+        ups = kernel_sizes(state, "upsamples")  # ConvTranspose1d weight: [in, out, kernel]
+        blocks = child_indices(state, "mrfs.0")
+        return {
+            "upsample_kernel_sizes": ups,
+            "n_stages": len(ups),
+            "noise_conv_kernels": kernel_sizes(state, "noise_convs"),
+            "resblock_kernel_sizes": [
+                weight_shape(state, f"mrfs.0.{i}.layers.0.conv1")[-1] for i in blocks
+            ],
+            "upsample_initial_channel": weight_shape(state, "conv_pre")[0],
+        }
 
     def __init__(
         self,

@@ -8,6 +8,8 @@ weights load unchanged: `m_source.merge`, `pre_conv`, `downsample_blocks.N`, `me
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from rvc.formats import parse_sample_rate
 from rvc.models.commons import remove_weight_norm, wn
 from rvc.models.nsf import SineSource
+from rvc.models.vocoders.base import Vocoder, child_indices, weight_shape
 from rvc.models.vocoders.hifigan import ResBlock, branch_mean
 
 LRELU_SLOPE = 0.2
@@ -140,8 +143,25 @@ class ParallelResBlock(nn.Module):
         return branch_mean(self.blocks, self.input_conv(x))
 
 
-class RefineGAN(nn.Module):
+class RefineGAN(Vocoder):
     """RefineGAN generator: latent [B, C, T] + F0 [B, T] Hz + speaker [B, gin, 1] -> wave."""
+
+    state_markers = ("downsample_blocks.", "upsample_conv_blocks.", "mel_conv.")
+    source_markers = ("m_source.",)
+
+    @classmethod
+    def read_state(cls, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Stage count (one downsample block per stage), branch kernels, initial channels.
+        Upsampling is by interpolation: no kernel is stored, so the rate is often a guess."""
+        facts: dict[str, Any] = {"n_stages": len(child_indices(state, "downsample_blocks"))}
+        # parallel branches `upsample_conv_blocks.0.blocks.M.1` (the ResBlock after AdaIN)
+        ids = child_indices(state, "upsample_conv_blocks.0.blocks")
+        shapes = [weight_shape(state, f"upsample_conv_blocks.0.blocks.{i}.1.convs1.0") for i in ids]
+        if ids and all(shapes):
+            facts["resblock_kernel_sizes"] = [s[-1] for s in shapes]
+        if mel := weight_shape(state, "mel_conv"):  # Conv1d(inter, initial // 2, 7)
+            facts["upsample_initial_channel"] = mel[0] * 2
+        return facts
 
     def __init__(
         self,
