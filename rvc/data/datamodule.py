@@ -5,7 +5,7 @@ Each batch is a dict (T: padded 10 ms frames, a multiple of `frame_multiple` and
 
     phone          [B, T, dim]    float32  content features, 20 ms frames repeated ×2
     phone_lengths  [B]            long     valid frames of each item
-    pitch          [B, T]         long     coarse pitch 1..255 (FORMATS.md §5)
+    pitch          [B, T]         long     coarse pitch 1..255 (docs/formats.md §5)
     pitchf         [B, T]         float32  F0 in Hz, 0 = unvoiced
     wave           [B, 1, T*hop]  float32  target-rate audio
     wave_lengths   [B]            long     phone_lengths * hop

@@ -1,4 +1,4 @@
-"""Coarse pitch for the synthesizer's `emb_pitch`: F0 in Hz → integer bins 1..255 (FORMATS.md §5)."""
+"""Coarse pitch for the synthesizer's `emb_pitch`: F0 in Hz → integer bins 1..255 (docs/formats.md §5)."""
 
 from __future__ import annotations
 

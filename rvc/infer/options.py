@@ -1,4 +1,4 @@
-"""The conversion knobs, with RVC's meanings and defaults (FORMATS.md §7)."""
+"""The conversion knobs, with RVC's meanings and defaults (docs/formats.md §7)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Pretrained `{"model": ...}` files and RVC's `G_<step>.pth` / `D_<step>.pth` checkpoints.
 
-Layout (FORMATS.md §2), shared with RVC WebUI and Applio: pretrained files are
+Layout (docs/formats.md §2), shared with RVC WebUI and Applio: pretrained files are
 `{"model": state_dict}`, their training checkpoints add "iteration", "optimizer" and
 "learning_rate"; weight-norm tensors are named `weight_g`/`weight_v`. Our own training writes
 Lightning `.ckpt` files; RVC's checkpoints are read (their "model") to start from or export.

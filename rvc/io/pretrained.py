@@ -1,6 +1,6 @@
 """The `pretrained` config group: where a run's starting G/D weights come from.
 
-`default`: the published files for the vocoder and sample rate (FORMATS.md §2), as the
+`default`: the published files for the vocoder and sample rate (docs/formats.md §2), as the
 `pretrained` table of the vocoder's `conf/vocoder/<x>.yaml` lists them, through
 `rvc.utils.hub.resolve_file` (local hub cache first, optional sha256 check); `none`: train from
 scratch; `custom`: local G/D paths. Each option is a `PretrainedSource` whose

@@ -1,4 +1,4 @@
-"""The voice model `.pth` (FORMATS.md §1): the small inference-only file users share.
+"""The voice model `.pth` (docs/formats.md §1): the small inference-only file users share.
 
 Reads files from RVC WebUI (old: string `sr` like "40k", `info`, no metadata), Applio and
 ultimate-rvc (metadata, `vocoder`), fp16 or fp32; writes ours in exactly their format so that
@@ -131,7 +131,7 @@ def save_voice_model(
     state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
     config = _plain(list(config), "config")
     if len(config) != 18:
-        raise ValueError(f"config must have 18 items (FORMATS.md §1), got {len(config)}")
+        raise ValueError(f"config must have 18 items (docs/formats.md §1), got {len(config)}")
     if vocoder is not None and vocoder not in (known := vocoder_names()):
         raise ValueError(f"vocoder must be one of {', '.join(known)}, got {vocoder!r}")
     found = dict(zip(("version", "use_f0", "vocoder"), detect_traits(state, "model"), strict=True))

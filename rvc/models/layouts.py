@@ -69,7 +69,7 @@ LAYOUTS: dict[tuple[str, int], Layout] = {
 }
 SAMPLE_RATES = tuple(sorted({sr for _, sr in LAYOUTS}))
 
-# the same in every layout (FORMATS.md §4), in the order of the 18-item config
+# the same in every layout (docs/formats.md §4), in the order of the 18-item config
 SHARED_SIZES: dict[str, object] = {
     "inter_channels": 192,
     "hidden_channels": 192,
@@ -105,7 +105,7 @@ def layout(version: str, sample_rate: int | str) -> Layout:
 
 
 def standard_config(sample_rate: int, version: str = "v2", spk_embed_dim: int = 109) -> list:
-    """The 18-item RVC `config` list (FORMATS.md §1) of a published-size `version` model."""
+    """The 18-item RVC `config` list (docs/formats.md §1) of a published-size `version` model."""
     lay = layout(version, sample_rate)
     s = SHARED_SIZES
     return [

@@ -1,6 +1,6 @@
 """The RVC generator (VITS-style): enc_p, flow, vocoder `dec`, enc_q (training) and emb_g.
 
-Constructed from the 18-item `config` list stored in every RVC `.pth` (FORMATS.md §1), so any
+Constructed from the 18-item `config` list stored in every RVC `.pth` (docs/formats.md §1), so any
 v1/v2, F0/no-F0, 32k/40k/48k model builds with `Synthesizer(*config, use_f0=..., ...)` and its
 weights load with strict=True once weight-norm names are mapped (rvc.io).
 """
@@ -26,7 +26,7 @@ from rvc.models.vocoders import vocoder_class
 
 # RVC samples the prior at a reduced temperature at inference
 INFER_NOISE_SCALE = 0.66666
-# the 18 items of RVC's `config` list, in order (FORMATS.md §1): Synthesizer's positional args
+# the 18 items of RVC's `config` list, in order (docs/formats.md §1): Synthesizer's positional args
 CONFIG_KEYS = (
     "spec_channels", "segment_size", "inter_channels", "hidden_channels", "filter_channels",
     "n_heads", "n_layers", "kernel_size", "p_dropout", "resblock", "resblock_kernel_sizes",

@@ -73,7 +73,7 @@ class VoiceModelExport(Callback):
         self.best = float(state_dict.get("best", self._worst())) if same else self._worst()
 
     def export(self, trainer: L.Trainer, module: L.LightningModule, path: Path) -> Path:
-        """Write the generator as a voice model with the FORMATS.md §1 metadata."""
+        """Write the generator as a voice model with the docs/formats.md §1 metadata."""
         g = module.generator
         dm = trainer.datamodule
         save_voice_model(
@@ -118,7 +118,7 @@ class VoiceModelExport(Callback):
 
 
 class BuildIndex(Callback):
-    """Build `<out_dir>/<name>.index` over the store's features when fit ends (FORMATS.md §6)."""
+    """Build `<out_dir>/<name>.index` over the store's features when fit ends (docs/formats.md §6)."""
 
     def __init__(self, exp_dir: str, out_dir: str, name: str, builder: Any) -> None:
         self.exp_dir = Path(exp_dir)

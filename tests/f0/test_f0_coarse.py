@@ -1,4 +1,4 @@
-"""Coarse pitch (FORMATS.md §5): F0 Hz → 1..255, numpy and torch."""
+"""Coarse pitch (docs/formats.md §5): F0 Hz → 1..255, numpy and torch."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ SHRINK.append(f"model.discriminator_width={D_WIDTH}")
 
 
 def hub_files(version: str, option: str, use_f0: bool) -> tuple[str, str, str]:
-    """Where the published files are (FORMATS.md §2): Applio's v2 F0 set, else lj1995's."""
+    """Where the published files are (docs/formats.md §2): Applio's v2 F0 set, else lj1995's."""
     f0 = "f0" if use_f0 else ""
     if version == "v2" and use_f0:
         return "IAHispano/Applio", f"Resources/pretrained_v2/f0G{option}.pth", (

@@ -1,4 +1,4 @@
-"""Voice model .pth: write -> read -> same conversion; exact FORMATS.md §1 layout; old files."""
+"""Voice model .pth: write -> read -> same conversion; exact docs/formats.md §1 layout; old files."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_written_file_has_exactly_the_rvc_layout(tmp_path):
         path, net, net.config, model_name="voice", epoch=7, step=70, embedder_model="contentvec"
     )
     data = torch.load(path, weights_only=True)  # what RVC WebUI / Applio do
-    # RVC WebUI's keys, then the metadata Applio writes (FORMATS.md §1)
+    # RVC WebUI's keys, then the metadata Applio writes (docs/formats.md §1)
     core = {"weight", "config", "info", "sr", "f0", "version"}
     metadata = {"epoch", "step", "creation_date", "model_hash", "dataset_length", "model_name",
                 "author", "embedder_model", "speakers_id", "vocoder"}  # fmt: skip
@@ -206,7 +206,7 @@ def test_full_size_file_layout_and_weights(tmp_path):
     net = _full_size_40k()
     save_voice_model(tmp_path / "full.pth", net, net.config, model_name="full")
     vm = read_voice_model(tmp_path / "full.pth")
-    # FORMATS.md §3: 27.5 M parameters outside enc_q for v2 40k HiFi-GAN
+    # docs/formats.md §3: 27.5 M parameters outside enc_q for v2 40k HiFi-GAN
     assert 27.4e6 < sum(t.numel() for t in vm.weights.values()) < 27.6e6
     assert vm.config == [1025, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3,
                          [10, 10, 2, 2], 512, [16, 16, 4, 4], 109, 256, 40000]  # fmt: skip

@@ -20,7 +20,7 @@ def _rvc_names(model: torch.nn.Module) -> dict[str, tuple]:
 
 
 def expected_layout(periods: tuple[int, ...]) -> dict[str, tuple]:
-    """FORMATS.md §3: discriminators.0 = scale D, then one period D per period."""
+    """docs/formats.md §3: discriminators.0 = scale D, then one period D per period."""
     lay: dict[str, tuple] = {}
 
     def conv(name, out, inp, kernel):
@@ -51,7 +51,7 @@ def test_layout_and_size(version, periods, tensors):
     assert _rvc_names(d) == expected_layout(periods)
     assert len(d.state_dict()) == tensors
     assert [m.period for m in d.discriminators[1:]] == list(periods)
-    if version == "v2":  # FORMATS.md §3: 71.4 M parameters
+    if version == "v2":  # docs/formats.md §3: 71.4 M parameters
         assert 71.3e6 < sum(p.numel() for p in d.parameters()) < 71.5e6
 
 

@@ -58,7 +58,7 @@ def test_odd_upsample_rate_and_no_speaker() -> None:
 
 
 def applio_mrf_layout_40k() -> dict[str, tuple]:
-    """Applio's HiFiGANMRFGenerator at 40 kHz (FORMATS.md §3), written out by hand."""
+    """Applio's HiFiGANMRFGenerator at 40 kHz (docs/formats.md §3), written out by hand."""
     layout = {"m_source.l_linear.weight": (1, 9), "m_source.l_linear.bias": (1,)}
     layout |= wn_keys("conv_pre", (512, 192, 7))
     # ConvTranspose1d weights are [C_in, C_out, k]; weight norm runs over dim 0

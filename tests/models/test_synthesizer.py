@@ -12,7 +12,7 @@ from rvc.models.commons import has_weight_norm
 from rvc.models.synthesizer import CONFIG_KEYS, Synthesizer, config_list
 from tests.conftest import compose, debug_config
 
-# FORMATS.md §4 numbers: (spec_channels, segment frames, upsample_rates, upsample_kernel_sizes)
+# docs/formats.md §4 numbers: (spec_channels, segment frames, upsample_rates, upsample_kernel_sizes)
 FULL = {
     32000: (513, 40, [10, 8, 2, 2], [20, 16, 4, 4]),
     40000: (1025, 32, [10, 10, 2, 2], [16, 16, 4, 4]),
@@ -62,7 +62,7 @@ def _wavenet(layout: dict, name: str, hidden: int, kernel: int, layers: int, gin
 
 
 def rvc_layout(sr: int, dim: int = 768, f0: bool = True) -> dict[str, tuple]:
-    """Expected RVC generator state dict {name: shape}, written from FORMATS.md §3."""
+    """Expected RVC generator state dict {name: shape}, written from docs/formats.md §3."""
     spec, _, rates, kernels = FULL[sr]
     h, inter, filt, gin = 192, 192, 768, 256
     lay: dict[str, tuple] = {"enc_p.emb_phone.weight": (h, dim), "enc_p.emb_phone.bias": (h,)}
@@ -115,7 +115,7 @@ def _shapes(model: torch.nn.Module) -> dict[str, tuple]:
 def test_full_size_layout_matches_rvc(sr):
     model = Synthesizer(*full_config(sr))
     assert _shapes(model) == rvc_layout(sr)
-    if sr == 40000:  # FORMATS.md §3
+    if sr == 40000:  # docs/formats.md §3
         assert len(model.state_dict()) == 560
         outside_q = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("enc_q"))
         assert 27.4e6 < outside_q < 27.6e6
