@@ -19,6 +19,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from rvc.eval import metrics
+from rvc.formats import ANALYSIS_RATE
 
 KEYS = ("val/spk_sim", "val/f0_rmse_cents", "val/vuv_error", "val/mcd")
 
@@ -56,8 +57,8 @@ class EvaluationMetrics(Callback):
         rows = []
         for ex in examples[: self.n_slices]:
             real, fake = ex["real"], ex["fake"]
-            f0_real = self.f0.compute(resample(real, sr, 16000).astype(np.float32))
-            f0_fake = self.f0.compute(resample(fake, sr, 16000).astype(np.float32))
+            f0_real = self.f0.compute(resample(real, sr, ANALYSIS_RATE).astype(np.float32))
+            f0_fake = self.f0.compute(resample(fake, sr, ANALYSIS_RATE).astype(np.float32))
             rmse, vuv = metrics.f0_errors(f0_real, f0_fake)
             rows.append({
                 "val/spk_sim": metrics.speaker_similarity(fake, real, sr),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rvc.eval import metrics
+from rvc.formats import ANALYSIS_RATE
 
 
 @dataclass
@@ -90,15 +91,15 @@ def score(
     """Metrics of one conversion, and the tracks to plot."""
     from rvc.audio.process import resample
 
-    out16 = resample(output, out_sr, 16000)
+    out16 = resample(output, out_sr, ANALYSIS_RATE)
     f0_in, f0_out = f0_fn(source16k.astype(np.float32)), f0_fn(out16.astype(np.float32))
     rmse, vuv = metrics.f0_errors(f0_in, f0_out, semitones)
     emb_out = metrics.speaker_embedding(output, out_sr)
-    seconds = len(source16k) / 16000
+    seconds = len(source16k) / ANALYSIS_RATE
     item = ItemScore(
         name=name, kind=kind, seconds=seconds, rtf=elapsed / seconds,
         spk_sim_target=float(emb_out @ target),
-        spk_sim_source=float(emb_out @ metrics.speaker_embedding(source16k, 16000)),
+        spk_sim_source=float(emb_out @ metrics.speaker_embedding(source16k, ANALYSIS_RATE)),
         f0_rmse_cents=rmse, vuv_error=vuv,
     )  # fmt: skip
     if real is not None:
@@ -106,7 +107,7 @@ def score(
         item.log_mel_l1 = metrics.log_mel_l1(real, output, out_sr)
     shifted = np.asarray(f0_in) * 2.0 ** (semitones / 12.0)
     tracks = {"f0_in": shifted, "f0_out": np.asarray(f0_out), "out": output,
-              "in": real if real is not None else resample(source16k, 16000, out_sr)}  # fmt: skip
+              "in": real if real is not None else resample(source16k, ANALYSIS_RATE, out_sr)}  # fmt: skip
     return item, tracks
 
 

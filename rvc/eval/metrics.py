@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from rvc.formats import ANALYSIS_RATE
+
 MCD_K = 10.0 / math.log(10.0) * math.sqrt(2.0)  # dB per unit of natural-log cepstral distance
 
 
@@ -32,7 +34,11 @@ def speaker_embedding(audio: np.ndarray, sr: int) -> np.ndarray:
     """The unit-norm 256-dim d-vector of an utterance (resampled to 16 kHz)."""
     from rvc.audio.process import resample
 
-    wav = resample(np.asarray(audio, dtype=np.float32), sr, 16000) if sr != 16000 else audio
+    wav = (
+        audio
+        if sr == ANALYSIS_RATE
+        else resample(np.asarray(audio, dtype=np.float32), sr, ANALYSIS_RATE)
+    )
     wav = np.asarray(wav, dtype=np.float32)
     if len(wav) < 1600 or not np.abs(wav).max() > 0:
         raise ValueError(
