@@ -32,6 +32,7 @@ import soundfile as sf
 import torch
 from convert import _timed, device_options, webui_importable  # bench/: scripts share helpers
 
+from rvc.registry import package_conf
 from rvc.utils.device import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def compose(work: Path, data: Path, rmvpe: Path, hubert: Path, a: argparse.Names
     ]  # fmt: skip
     if a.device != "cpu":
         overrides.append("device=gpu")
-    with initialize_config_dir(config_dir=str(ROOT / "rvc" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(package_conf()), version_base="1.3"):
         return hcompose(config_name="extract", overrides=overrides + a.override)
 
 

@@ -32,10 +32,11 @@ from omegaconf import DictConfig
 
 from rvc import registry
 from rvc.f0.coarse import f0_to_coarse
+from rvc.registry import package_conf
 from rvc.train.step import StepHooks, build_gan, compile_gan, gan_step
 from rvc.utils.device import cpu_description
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "rvc" / "conf"
+CONF_DIR = package_conf()
 MODELS = registry.names("model")  # 32k 40k 48k debug
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

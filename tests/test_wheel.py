@@ -99,3 +99,21 @@ print('converted', len(y))
 """
     out = _run([str(wheel_venv / "bin" / "python"), "-c", script], cwd=tmp_path)
     assert "converted" in out.stdout
+
+
+@pytest.mark.slow
+def test_readme_demo_runs_from_the_wheel_in_another_folder(wheel_venv, tmp_path):
+    """The README's main job, through the installed console scripts, in a folder that is not
+    the repository: a .pth, an .index and a converted file."""
+    bin_ = wheel_venv / "bin"
+    py = str(bin_ / "python")
+    _run([py, "-m", "rvc.demo.voice", "demo_data/voice"], cwd=tmp_path)
+    _run([str(bin_ / "rvc-extract"), "experiment=demo"], cwd=tmp_path)
+    _run([str(bin_ / "rvc-train"), "experiment=demo", "pretrained=none"], cwd=tmp_path)
+    _run([py, "-m", "rvc.demo.voice", "demo_data/other", "--speakers", "2", "--minutes", "0.2",
+          "--seed", "1"], cwd=tmp_path)  # fmt: skip
+    _run([str(bin_ / "rvc-infer"), "voice=experiments/demo/demo.pth", "input=demo_data/other/1",
+          "f0=fcpe", "pitch=-3"], cwd=tmp_path)  # fmt: skip
+    demo = tmp_path / "experiments" / "demo"
+    assert (demo / "demo.pth").is_file() and (demo / "demo.index").is_file()
+    assert list((tmp_path / "converted").glob("*.wav"))

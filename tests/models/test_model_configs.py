@@ -16,9 +16,9 @@ from rvc.losses.multiscale_mel import MultiScaleMelLoss
 from rvc.models.discriminators import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer, config_list
 from rvc.models.vocoders import vocoder_names
-from tests.conftest import compose
+from tests.conftest import CONF_DIR, compose
 
-CONF = Path(__file__).resolve().parents[2] / "rvc" / "conf"
+CONF = Path(CONF_DIR)
 
 # RVC WebUI configs/{v1,v2}/<rate>.json (v2 40k = v1 40k), written out here independently of
 # rvc/models/layouts.py: (version, option) -> (sr, n_fft, hop, mels, segment samples,
