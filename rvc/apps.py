@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> float | None:
         value = objective(cfg, result)
     except RVCError as e:
         _fail(e, "train")
-    if value is not None:
+    if value is not None and cfg.optimized_metric != "best/val/mel":  # that one is printed above
         print(f"{cfg.optimized_metric}: {value:.4f}")
     return value
 

@@ -27,6 +27,8 @@ DROPPED_PREFIXES = (
     "GPU available:",
     "TPU available:",
     "HPU available:",
+    # "`Trainer.fit` stopped: `max_epochs=8` reached.": train.py's summary says the epochs
+    "`Trainer.fit` stopped:",
 )
 
 
@@ -68,6 +70,9 @@ def _filter_warnings() -> None:
     warnings.filterwarnings(
         "ignore", message=r"The number of training batches \(\d+\) is smaller than the logging"
     )
+    # webrtcvad (under resemblyzer, the evaluation's speaker encoder) imports pkg_resources,
+    # which setuptools >= 80 flags on every start; nothing a user can act on
+    warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
 
 def _one_lightning_handler() -> None:
