@@ -35,5 +35,8 @@ def test_train_output_is_one_line_per_event(tmp_path, store_root):
     assert any(ln.startswith("training 1 epochs on 1 × cpu, precision 32") for ln in lines), text
     for gone in ("GPU available", "Trainable params", "Total estimated model params"):
         assert gone not in text, f"{gone!r} in:\n{text}"
-    assert any("Trainer.fit` stopped" in ln for ln in lines)  # Lightning's own events still print
+    # Lightning's "`Trainer.fit` stopped" is dropped: our summary names the epochs instead
+    assert not any("Trainer.fit` stopped" in ln for ln in lines), text
+    assert any(ln.startswith("epochs: 1, steps: ") for ln in lines), text
+    assert sum(ln.startswith("best/val/mel") or "best val/mel" in ln for ln in lines) == 1, text
     assert len(lines) < 25, text
