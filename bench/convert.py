@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from kernels import kernel_report  # bench/: scripts share helpers
 
 from rvc.utils.device import cpu_description
 
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         conv, work = build_ours(a.device, Path(tmp), a.precision)
         result = {"bench": "convert", "seconds": a.seconds, "device": a.device,
                   "threads": torch.get_num_threads(), "precision": a.precision, "cpu": cpu_description(),
-                  "torch": torch.__version__}  # fmt: skip
+                  "torch": torch.__version__, "kernels": kernel_report()}  # fmt: skip
         if not a.skip_ours:
             result["ours"] = bench_ours(conv, audio, a.runs)
         if a.webui:

@@ -31,6 +31,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 from convert import _timed, device_options, webui_importable  # bench/: scripts share helpers
+from kernels import kernel_report
 
 from rvc.registry import package_conf
 from rvc.utils.device import cpu_description
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             "bench": "extract", "audio_s": round(secs, 1), "files": len(paths),
             "slices": len(store.slices), "device": a.device, "threads": torch.get_num_threads(),
             "batch": a.batch, "precision": a.precision, "overrides": a.override,
-            "cpu": cpu_description(), "torch": torch.__version__,
+            "cpu": cpu_description(), "torch": torch.__version__, "kernels": kernel_report(),
             "ours": _rounded(ours, secs),
         }  # fmt: skip
         if not a.skip_reference:

@@ -28,7 +28,8 @@ class Embedder(nn.Module):
 
     Frames are 20 ms (HuBERT's 320-sample stride); the data pipeline repeats them ×2 to the
     10 ms F0 rate, as RVC does. Lifecycle (what `rvc.registry.build` does): construct with
-    `device=` (no disk, no network), `load()` (weights now), `.to(device)`. Callers embed with
+    `device=` (no disk, no network), `load()` (weights now), `.to(device)`, then `cast(dtype)` for
+    `device.inference_precision`. Callers embed with
     `embed_batch` (or `embed` for one clip), which owns padding, the padding mask and trimming
     to `n_frames`.
     """
@@ -40,8 +41,21 @@ class Embedder(nn.Module):
     # the `.pth`'s layer (rvc/io/v1_layer.py), extraction records the store's
     has_v1_layer: bool = False
 
+    dtype: torch.dtype | None = None  # the inference dtype of the weights; None: fp32
+
     def load(self) -> Embedder:
         """Load weights now (embedders without weights have nothing to do)."""
+        return self
+
+    def cast(self, dtype: torch.dtype | None) -> Embedder:
+        """Run in `dtype` from now on (None: fp32; `device.inference_precision`): the weights
+        cast once (`rvc.models.inference.for_inference`), not by autocast on every call.
+        `forward` casts its input after the fp32 preprocessing (normalisation)."""
+        from rvc.models.inference import for_inference
+
+        self.dtype = dtype  # embedders that load lazily apply it when they load
+        if any(p.is_floating_point() for p in self.parameters()):
+            for_inference(self, dtype, self._input_device())
         return self
 
     def n_frames(self, n_samples: int) -> int:

@@ -184,6 +184,8 @@ class HubertEmbedder(Embedder):
             # weights built under inference mode would be inference tensors: later .to() fails
             with torch.inference_mode(False):
                 self._load()
+            if self.dtype is not None:  # cast() before the weights were there
+                self.cast(self.dtype)
         return self
 
     def _load(self) -> None:
@@ -240,6 +242,17 @@ class HubertEmbedder(Embedder):
         if final_proj is not None:
             self.final_proj = final_proj.eval().requires_grad_(False).to(device)
 
+    def cast(self, dtype: torch.dtype | None) -> HubertEmbedder:
+        """As `Embedder.cast`; the first layer's GroupNorm stays fp32: its statistics over a
+        long clip need fp32 sums (`_masked_group_norm`), and its weights are then never re-cast."""
+        super().cast(dtype)
+        if self.model is None:  # nothing loaded (a stand-in's load)
+            return self
+        norm = getattr(self.model.feature_extractor.conv_layers[0], "layer_norm", None)
+        if isinstance(norm, nn.GroupNorm):
+            norm.float()
+        return self
+
     def _conv_features(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The conv feature encoder, with the first layer's GroupNorm masked to each clip."""
         layers = self.model.feature_extractor.conv_layers
@@ -289,8 +302,8 @@ class HubertEmbedder(Embedder):
         lengths = self.check_input(audio, padding_mask)
         self.load()
         device = self._where.device
-        dtype = next(self.model.parameters()).dtype  # follows .half() on the embedder
-        audio = audio.to(device=device, dtype=dtype)
+        dtype = next(self.model.parameters()).dtype  # follows cast() / .half() on the embedder
+        audio = audio.to(device=device, dtype=torch.float32)  # normalised in fp32, then cast
         lengths = lengths.to(device)
         b, t = audio.shape
         if padding_mask is not None:
@@ -301,7 +314,7 @@ class HubertEmbedder(Embedder):
             mean = audio.sum(-1, keepdim=True) / n
             var = (((audio - mean) * valid_t) ** 2).sum(-1, keepdim=True) / n
             audio = ((audio - mean) / torch.sqrt(var + 1e-7)) * valid_t
-        feats = self._conv_features(audio, lengths).transpose(1, 2)  # [B, F, C]
+        feats = self._conv_features(audio.to(dtype), lengths).transpose(1, 2)  # [B, F, C]
         frames = _conv_lengths(lengths, self._conv)  # [B]
         valid = torch.arange(feats.shape[1], device=device)[None] < frames[:, None]  # [B, F]
         hidden = self.model.feature_projection(feats)

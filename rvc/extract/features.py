@@ -25,13 +25,19 @@ from tqdm.auto import tqdm
 from rvc.data.store import FeatureStore, SliceRecord
 from rvc.formats import ANALYSIS_RATE, MUTE_SECONDS
 from rvc.utils import atomic
-from rvc.utils.device import autocast, autocast_dtype
+from rvc.utils.device import inference_dtype
 
 log = logging.getLogger(__name__)
 
 # stage name -> (builds the model on a device, computes one batch and writes its files)
 Builder = Callable[[str], Any]
-Precision = tuple[str, Any]  # (device, autocast dtype or None): the models' precision
+
+
+def _ready(build: Builder, device: str, precision: str) -> Any:
+    """The stage's model on `device`, its networks cast once to `precision` (no autocast)."""
+    model = build(device)
+    cast = getattr(model, "cast", None)  # estimators and embedders; a test double may lack it
+    return cast(inference_dtype(precision, device)) if cast is not None else model
 
 
 def _batches(recs: list[SliceRecord], size: int) -> Iterator[list[SliceRecord]]:
@@ -120,20 +126,18 @@ def _guarded_batch(
     model: Any,
     store: FeatureStore,
     recs: list[SliceRecord],
-    precision: Precision,
     audios: cf.Future | None = None,
 ) -> list[tuple[str, str]]:
     """One batch (its audio read ahead, or read here); if it raises, each slice alone, so one
     bad slice fails only itself."""
     try:
         loaded = audios.result() if audios is not None else None
-        with autocast(*precision):
-            return BATCH_FNS[stage](model, store, recs, loaded)
+        return BATCH_FNS[stage](model, store, recs, loaded)
     except Exception as e:
         if len(recs) == 1:
             return [(recs[0].name, f"{type(e).__name__}: {e}")]
         log.debug("%s batch failed, retrying slice by slice", stage, exc_info=True)
-        return [f for r in recs for f in _guarded_batch(stage, model, store, [r], precision)]
+        return [f for r in recs for f in _guarded_batch(stage, model, store, [r])]
 
 
 _MODEL: dict[str, Any] = {}  # per worker process: the model, built on first use
@@ -144,18 +148,16 @@ def _worker_batch(
 ) -> tuple[list[SliceRecord], list[tuple[str, str]]]:
     """One batch on one device's worker process; the model stays loaded between batches."""
     if device not in _MODEL:
-        _MODEL[device] = build(device)
+        _MODEL[device] = _ready(build, device, precision)
     store = FeatureStore(root, read=False)  # paths only: the parent owns the manifest
-    prec = (device, autocast_dtype(precision, device))
-    return recs, _guarded_batch(stage, _MODEL[device], store, recs, prec)
+    return recs, _guarded_batch(stage, _MODEL[device], store, recs)
 
 
 def _worker_mute(build: Builder, precision: str, device: str, root: str) -> None:
     """The silence features on a worker, reusing the model it already holds."""
     if device not in _MODEL:
-        _MODEL[device] = build(device)
-    with autocast(device, autocast_dtype(precision, device)):
-        write_mute(_MODEL[device], FeatureStore(root, read=False))
+        _MODEL[device] = _ready(build, device, precision)
+    write_mute(_MODEL[device], FeatureStore(root, read=False))
 
 
 def run_stage(
@@ -169,20 +171,19 @@ def run_stage(
 ) -> list[tuple[str, str]]:
     """Bring `stage` up to date for every slice; return (slice, error) failures.
 
-    `precision` (`device.inference_precision`): the models run under autocast to bf16/fp16;
-    RMVPE's mel, CREPE's decoding and the outputs stay fp32. Like `batch_size`, it is not part
-    of the stage's hash: switching it does not redo finished slices.
+    `precision` (`device.inference_precision`): the models' networks are cast to bf16/fp16 once
+    (`cast`); RMVPE's mel, CREPE's and FCPE's decoding and the outputs stay fp32. Like
+    `batch_size`, it is not part of the stage's hash: switching it does not redo finished slices.
     """
     todo = store.stage_todo(stage, config)
     mute = _mute_todo(store, stage)
     first = devices[0] if devices else "cpu"
-    prec = (first, autocast_dtype(precision, first))  # a bad value fails before any work
+    inference_dtype(precision, first)  # a bad value fails before any work
     if not todo:
         log.info("%s: all %d slices up to date", stage, len(store.slices))
         store.save()
         if mute:  # e.g. a store from before mute features, or the file was deleted
-            with autocast(*prec):
-                write_mute(build(first), store)
+            write_mute(_ready(build, first, precision), store)
             _mark_mute(store)
         return []
     failures: list[tuple[str, str]] = []
@@ -199,12 +200,11 @@ def run_stage(
 
     batches = _batches(todo, batch_size)
     if len(devices) <= 1:
-        model = build(first)
+        model = _ready(build, first, precision)
         for b, audios in _read_ahead(store, batches):
-            record(b, _guarded_batch(stage, model, store, b, prec, audios))
+            record(b, _guarded_batch(stage, model, store, b, audios))
         if mute:
-            with autocast(*prec):
-                write_mute(model, store)
+            write_mute(model, store)
             _mark_mute(store)
     else:
         # one single-process pool per device; each takes the next batch when it is free

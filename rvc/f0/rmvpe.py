@@ -65,21 +65,25 @@ class RMVPEEstimator(F0Estimator):
             except (RuntimeError, TypeError, AttributeError) as e:
                 raise ValueError(f"{path} is not an RMVPE state dict: {e}") from e
             device = torch.device(self.device)
-            # fp16 only pays off (and is only well supported) on GPUs
-            dtype = torch.float16 if self.half and device.type == "cuda" else torch.float32
-            self._net = net.to(device=device, dtype=dtype).eval()
+            if self.half and device.type == "cuda" and self.dtype is None:
+                self.dtype = torch.float16  # `half`: only pays off (and is well supported) on GPUs
+            self._net = self._prepare(net)
             self._mel = RMVPEMel().to(device).eval()
         return self._net
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self._net] if self._net is not None else []
 
     @torch.inference_mode()
     def salience(self, audio: torch.Tensor) -> torch.Tensor:
         """Equal-length 16 kHz clips [B, T] → salience [B, T // 160 + 1, 360] (float32)."""
+        from rvc.models.inference import weight_dtype
+
         net = self.load()
-        dtype = next(net.parameters()).dtype
         with torch.autocast(torch.device(self.device).type, enabled=False):  # log-mel in fp32
             mel = self._mel(audio.to(self.device).float())  # [B, 128, N]
         n = mel.shape[-1]
-        out = net(pad_time(mel).to(dtype))  # [B, N', 360]
+        out = net(pad_time(mel).to(weight_dtype(net)))  # [B, N', 360]
         return out[:, :n].float()
 
     def compute(self, audio: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from rvc.f0 import edit
 from rvc.f0.coarse import f0_to_coarse
 from rvc.infer import chunks as ck
 from rvc.infer.options import ConvertOptions
-from rvc.utils.device import autocast, autocast_dtype, compile_backend
+from rvc.utils.device import compile_backend, inference_dtype
 
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
 MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
@@ -94,16 +94,20 @@ class VoiceConverter:
 
         if has_weight_norm(voice.synthesizer):  # fold once: no weight recomputed per forward
             voice.synthesizer.remove_weight_norm()
+        self.device = torch.device(device)
+        # `device.inference_precision`: every network's weights cast once (no autocast); the
+        # fp32 islands (RMVPE's mel, CREPE's and FCPE's decoding, the NSF phase) are their own
+        self.dtype = inference_dtype(precision, self.device)
+        voice.synthesizer.for_inference(self.dtype, self.device)
+        embedder.cast(self.dtype)
+        if f0 is not None:
+            f0.cast(self.dtype)
         backend = compile_backend(compile)
         if backend is not None:
             # `device.compile`: the vocoder (most of the time) through torch.compile; a chunk of a
             # new length compiles once more, then dynamic shapes serve every other length
             voice.synthesizer.dec.compile(backend=backend)
         self.voice, self.embedder, self.f0, self.index = voice, embedder, f0, index
-        self.device = torch.device(device)
-        # `device.inference_precision`: the embedder, F0 net and synthesizer under autocast
-        # (RMVPE's mel, CREPE's decoding and the NSF phase stay fp32)
-        self.dtype = autocast_dtype(precision, self.device)
         self.sample_rate = int(voice.sample_rate)
         self.hop = self.sample_rate // 100  # output samples per 10 ms frame
 
@@ -175,11 +179,9 @@ class VoiceConverter:
             pf[0, :n] = torch.from_numpy(pitchf[:n].astype(np.float32))
             pitch = f0_to_coarse(torch.from_numpy(pitchf[:n])).to(self.device)
             pitch = torch.nn.functional.pad(pitch, (0, frames - n), value=1)[None]
-        net = self.voice.synthesizer
-        dtype = next(net.parameters()).dtype
-        wav = net.infer(phone.to(dtype), lengths, pitch, None if pf is None else pf.to(dtype), sid)[
-            0
-        ]
+        net = self.voice.synthesizer  # takes and gives fp32; its vocoder runs in self.dtype
+        # pitchf stays fp32: the NSF phase is accumulated in fp32 (bf16 Hz would be ~8 cents off)
+        wav = net.infer(phone, lengths, pitch, pf, sid)[0]
         return wav[0, 0, : n * self.hop].float().cpu().numpy()
 
     # ---- whole input --------------------------------------------------------------------
@@ -219,8 +221,7 @@ class VoiceConverter:
         bar = tqdm(
             plan, desc="convert", unit="chunk", disable=not progress or len(plan) < 2, leave=False
         )
-        with autocast(self.device, self.dtype):
-            chunks = [self._chunk(audio_pad, c, opts) for c in bar]
+        chunks = [self._chunk(audio_pad, c, opts) for c in bar]
         out = np.concatenate(chunks).astype(np.float64)
         if opts.rms_mix_rate != 1:
             out = rms_mix(audio, ck.SR, out, self.sample_rate, opts.rms_mix_rate)

@@ -148,10 +148,10 @@ def load_converter(
     vocoder through torch.compile (`device.compile`: true = inductor, or a backend name)."""
     from rvc.io.safe_load import ModelFileError
     from rvc.io.voice_model import load_voice_model
-    from rvc.utils.device import autocast_dtype
+    from rvc.utils.device import inference_dtype
 
     try:
-        autocast_dtype(precision, device)  # a typo fails before any model is loaded
+        inference_dtype(precision, device)  # a typo fails before any model is loaded
     except ValueError as e:
         raise ConverterLoadError(str(e)) from e
     try:

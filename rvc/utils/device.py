@@ -103,8 +103,8 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     return f"{name or platform.processor() or platform.machine()} ({isa})"
 
 
-def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
-    """The autocast dtype of the inference-mode models (F0, content, conversion) for
+def inference_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
+    """The dtype the inference networks (F0, content, synthesizer) are cast to once for
     `device.inference_precision` (None: plain fp32). `auto` is bf16 where `fast_bf16`, else fp32."""
     if precision not in PRECISIONS:
         raise ValueError(

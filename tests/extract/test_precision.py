@@ -1,4 +1,4 @@
-"""`device.inference_precision`: the F0 and content models under bf16 autocast stay within stated
+"""`device.inference_precision`: the F0 and content models cast to bf16 once stay within stated
 bounds of fp32 (F0 in cents and voicing; features by cosine and relative error), mels and
 decoding stay fp32, and a bad value is a clear error before any work."""
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rvc.demo.voice import synthesize_utterance
-from rvc.utils.device import autocast, autocast_dtype, fast_bf16
+from rvc.utils.device import fast_bf16, inference_dtype
 from tests.conftest import compose
 from tests.embedders.conftest import HIDDEN, save_tiny
 
@@ -24,11 +24,11 @@ def voice() -> np.ndarray:
     return (0.8 * audio / np.abs(audio).max()).astype(np.float32)
 
 
-def _f0_error(est, audio: np.ndarray) -> tuple[float, np.ndarray]:
-    """(share of frames whose voicing agrees, |cents| on frames voiced in both) bf16 vs fp32."""
-    ref = est.compute(audio)
-    with autocast("cpu", BF16):
-        low = est.compute(audio)
+def _f0_error(make, audio: np.ndarray) -> tuple[float, np.ndarray]:
+    """(share of frames whose voicing agrees, |cents| on frames voiced in both) bf16 vs fp32,
+    `make()` building a fresh estimator for each."""
+    ref = make().compute(audio)
+    low = make().cast(BF16).compute(audio)
     assert low.dtype == np.float32 and low.shape == ref.shape
     both = (ref > 0) & (low > 0)
     assert both.mean() > 0.3, "the synthetic voice has voiced stretches"
@@ -36,33 +36,33 @@ def _f0_error(est, audio: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def test_precision_values():
-    assert autocast_dtype("fp32", "cpu") is None
-    assert autocast_dtype("bf16", "cpu") is BF16
-    assert autocast_dtype("fp16", "cpu") is torch.float16
-    assert autocast_dtype("auto", "cpu") is (BF16 if fast_bf16("cpu") else None)
+    assert inference_dtype("fp32", "cpu") is None
+    assert inference_dtype("bf16", "cpu") is BF16
+    assert inference_dtype("fp16", "cpu") is torch.float16
+    assert inference_dtype("auto", "cpu") is (BF16 if fast_bf16("cpu") else None)
     with pytest.raises(ValueError, match="inference_precision.*'fp8'"):
-        autocast_dtype("fp8", "cpu")
+        inference_dtype("fp8", "cpu")
 
 
 def test_fcpe_bf16_within_15_cents_of_fp32(voice):
     # FCPE's real (bundled) weights; measured here: median 6, p95 11 cents, 99.8 % voicing agree
     from rvc.f0.fcpe import FCPEEstimator
 
-    agree, cents = _f0_error(FCPEEstimator(), voice)
+    agree, cents = _f0_error(FCPEEstimator, voice)
     assert agree >= 0.99
     assert np.median(cents) < 10 and np.percentile(cents, 95) < 20
 
 
 def test_crepe_tiny_bf16_within_5_cents_of_fp32(voice):
-    # decoding runs in fp32 even under autocast (it used to hand numpy a bf16 tensor)
+    # decoding runs in fp32 (it once handed numpy a bf16 tensor)
     from rvc.f0.crepe import CrepeEstimator
 
-    agree, cents = _f0_error(CrepeEstimator(model="tiny"), voice[:16000])
+    agree, cents = _f0_error(lambda: CrepeEstimator(model="tiny"), voice[:16000])
     assert agree >= 0.99
     assert np.percentile(cents, 95) < 5
 
 
-def test_rmvpe_mel_stays_fp32_under_autocast(voice):
+def test_rmvpe_mel_stays_fp32_when_the_network_is_bf16(voice):
     from rvc.f0.rmvpe import RMVPEEstimator
     from rvc.f0.rmvpe_net import RMVPEMel
 
@@ -81,10 +81,9 @@ def test_rmvpe_mel_stays_fp32_under_autocast(voice):
     est._net.proj.register_forward_hook(lambda m, i, o: heard.append(o.dtype))
     x = torch.from_numpy(voice[:16000])[None]
     ref = est.salience(x)
-    with autocast("cpu", BF16):
-        low = est.salience(x)
+    low = est.cast(BF16).salience(x)
     assert seen == [torch.float32, torch.float32]  # the log-mel: fp32 both times
-    assert heard == [torch.float32, BF16]  # the network: bf16 under autocast
+    assert heard == [torch.float32, BF16]  # the network: bf16 once cast
     assert low.dtype == torch.float32  # salience handed to decoding in fp32
     assert (low - ref).abs().max() < 0.02
 
@@ -93,11 +92,13 @@ def test_hubert_bf16_features_within_3_percent_of_fp32(tmp_path, voice):
     from rvc.embedders.hubert import HubertEmbedder
 
     save_tiny(tmp_path, final_proj=False, fmt="safetensors")
-    emb = HubertEmbedder(local_path=tmp_path, weights="model.safetensors", dim=HIDDEN).load()
+
+    def make():
+        return HubertEmbedder(local_path=tmp_path, weights="model.safetensors", dim=HIDDEN).load()
+
     x = torch.from_numpy(voice)[None]
-    ref = emb(x)
-    with autocast("cpu", BF16):
-        low = emb(x).float()
+    ref = make()(x)
+    low = make().cast(BF16)(x).float()
     # What users get from a real-size HuBERT-base in bf16 (measured, AMX and AVX2: cos min 0.9998,
     # rel 0.016).
     # The tiny model errs alike on every CPU (AMX, AVX-512-bf16 and AVX2-emulated, 1 or 2

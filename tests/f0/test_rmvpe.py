@@ -73,15 +73,12 @@ def test_layout_matches_published_rmvpe():
 
 
 def test_loads_saved_weights_and_frame_count(estimator, weights_file):
-    net = estimator.load()
-    saved = torch.load(weights_file, weights_only=True)
-    got = net.state_dict()
-    for k in (
-        "unet.encoder.bn.running_var",
-        "unet.decoder.layers.2.conv2.1.conv.0.weight",
-        "fc.1.bias",
-    ):
-        torch.testing.assert_close(got[k], saved[k].float())
+    net = estimator.load()  # batch norms folded into the convs: compare what it computes
+    plain = RMVPENet().eval()
+    plain.load_state_dict(torch.load(weights_file, weights_only=True))
+    mel = torch.randn(1, 128, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(net(mel), plain(mel), rtol=1e-4, atol=1e-5)
     rng = np.random.default_rng(0)
     for length in (161, 3201):
         audio = (0.1 * rng.standard_normal(length)).astype(np.float32)

@@ -21,20 +21,23 @@ def test_bf16_conversion_stays_close_to_fp32(voice_files, quiet):
     ref = load_converter(voice_files / "v.pth", f0="pm").convert(audio, opts, progress=False)
     conv = load_converter(voice_files / "v.pth", f0="pm", precision="bf16")
     assert conv.dtype is torch.bfloat16
-    seen = []
-    hook = conv.voice.synthesizer.dec.conv_post.register_forward_hook(
-        lambda m, i, o: seen.append(o.dtype)
-    )
+    dec, seen = conv.voice.synthesizer.dec, {"ups": [], "conv_post": []}
+    hooks = [(dec.ups[0] if k == "ups" else dec.conv_post).register_forward_hook(lambda m, i, o, k=k: seen[k].append(o.dtype))
+             for k in seen]  # fmt: skip
     low = conv.convert(audio, opts, progress=False)
-    hook.remove()
-    assert seen and set(seen) == {torch.bfloat16}  # the vocoder really ran in bf16
+    for h in hooks:
+        h.remove()
+    assert set(seen["ups"]) == {torch.bfloat16}  # the vocoder really ran in bf16
+    assert set(seen["conv_post"]) == {torch.float32}  # its output layer in fp32
     assert low.dtype == np.float32 and low.shape == ref.shape and np.isfinite(low).all()
-    # bf16 rounding adds a white noise floor ~44 dB under the signal (measured 43.7 dB SNR)
+    # bf16 rounding adds a white noise floor under the signal: measured 38.0 dB SNR (AMX), as
+    # per-call autocast gave on this fixture (37–38 dB, which model draw aside)
     snr = 20 * np.log10(np.linalg.norm(ref) / np.linalg.norm(ref - low))
     assert snr > 35, snr
     # mean |Δ log-mel| (natural log, 80 bands, floor 50 dB under the loudest band): measured
-    # 0.015; pitch +2 semitones on the same tiny model gives 0.031, the same output 0
-    assert log_mel_l1(ref, low, conv.sample_rate, floor_db=50) < 0.025
+    # 0.024 (autocast: 0.025); pitch +2 semitones on the same tiny model gives 0.031, the same
+    # output 0
+    assert log_mel_l1(ref, low, conv.sample_rate, floor_db=50) < 0.028
     assert log_mel_l1(ref, ref, conv.sample_rate, floor_db=50) == 0.0
 
 

@@ -3,7 +3,8 @@
 oneDNN 3.10 (torch 2.11) computes grouped convolutions with fewer than 16 input channels per
 group wrongly on AMX CPUs (relative error ~1, where rounding gives ~0.002); on AVX2 or
 AVX-512-bf16 the same call is right. No shipped model has such a layer, and this test keeps it so:
-each shape below, under bf16 autocast, must equal the fp32 convolution of the same bf16-rounded
+each shape below, in bf16 (under autocast as training runs it, and cast once in the channels-last
+layout as inference runs it), must equal the fp32 convolution of the same bf16-rounded
 inputs and weights up to bf16 output rounding, on whatever CPU runs the suite. If a torch
 upgrade breaks one of these shapes on some ISA, this fails there (see docs/precision.md).
 """
@@ -26,7 +27,7 @@ SHAPES = {
 }
 
 
-def _rel_error(cin, cout, k, s, g, p, transposed) -> float:
+def _rel_error(cin, cout, k, s, g, p, transposed, cast_once: bool = False) -> float:
     torch.manual_seed(0)
     make = torch.nn.ConvTranspose1d if transposed else torch.nn.Conv1d
     conv = make(cin, cout, k, s, padding=p, groups=g)
@@ -35,15 +36,23 @@ def _rel_error(cin, cout, k, s, g, p, transposed) -> float:
     args = (s, p) + ((0, g) if transposed else (1, g))
     rounded = [t.detach().bfloat16().float() for t in (x, conv.weight, conv.bias)]
     ref = fn(*rounded, *args)  # fp32 arithmetic on exactly the values bf16 sees
-    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
-        low = conv(x).float()
+    if cast_once:  # inference: bf16 weights, channels-last 2-D kernels (rvc/models/inference.py)
+        from rvc.models.inference import for_inference
+
+        net = for_inference(torch.nn.Sequential(conv), torch.bfloat16)
+        with torch.inference_mode():
+            low = net(x.bfloat16()).float()
+    else:  # training: autocast over the [B, C, T] layout
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+            low = conv(x).float()
     return ((low - ref).norm() / ref.norm()).item()
 
 
+@pytest.mark.parametrize("cast_once", [False, True], ids=["autocast", "cast-once"])
 @pytest.mark.parametrize("name", list(SHAPES))
-def test_bf16_conv_equals_fp32_on_rounded_inputs(name):
+def test_bf16_conv_equals_fp32_on_rounded_inputs(name, cast_once):
     # bf16 output rounding alone gives ~0.002 on every ISA; a wrong kernel gives ~1
-    assert _rel_error(*SHAPES[name]) < 0.01, name
+    assert _rel_error(*SHAPES[name], cast_once=cast_once) < 0.01, name
 
 
 def test_cpu_description_names_the_bf16_kind():
