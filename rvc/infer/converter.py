@@ -26,6 +26,7 @@ from rvc.utils.device import autocast, autocast_dtype, compile_backend
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
 MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
 SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence out, not noise
+F0_PAD = "constant"  # how a fixed-shape F0 span is padded: zeros (np.pad mode)
 
 
 class ConversionError(RVCError, ValueError):
@@ -108,13 +109,19 @@ class VoiceConverter:
         self.hop = self.sample_rate // 100  # output samples per 10 ms frame
 
     # ---- F0 -----------------------------------------------------------------------------
-    def _f0(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
-        """Edited F0 in Hz for the chunk's frames, from its span plus context."""
-        start, stop = ck.f0_span(
-            chunk, len(audio_pad), ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
-        )
+    def _f0(
+        self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions, padded_len: int
+    ) -> np.ndarray:
+        """Edited F0 in Hz for the chunk's frames, from its span plus context; with fixed chunk
+        shapes the span is zero-padded at its end to `padded_len` plus that context, and the
+        extra frames dropped."""
+        context = ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
+        start, stop = ck.f0_span(chunk, len(audio_pad), context)
+        span = audio_pad[start:stop].astype(np.float32)
+        if opts.chunk_shapes == "fixed":
+            span = np.pad(span, (0, padded_len + 2 * context - len(span)), mode=F0_PAD)
         # the method's own conversion-time post-processing (harvest's median filter) is its own
-        f0 = self.f0.for_conversion(audio_pad[start:stop].astype(np.float32), opts.filter_radius)
+        f0 = self.f0.for_conversion(span, opts.filter_radius)
         f0 = np.asarray(f0, dtype=np.float64)
         f0 = edit.median_voiced(f0, opts.f0_smooth)
         if opts.autotune:
@@ -143,8 +150,12 @@ class VoiceConverter:
     def _chunk(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
         """The chunk's output at the model's rate, its context trimmed off."""
         audio = audio_pad[chunk.start : chunk.stop]
-        bucket = ck.seconds(opts.bucket_s)
-        padded_len = ck.bucketed(len(audio), bucket)
+        padded_len = len(audio)
+        if opts.chunk_shapes == "fixed":
+            longest = ck.longest_chunk(
+                ck.seconds(opts.pad_s), ck.seconds(opts.center_s), ck.seconds(opts.query_s)
+            )
+            padded_len = ck.padded_length(len(audio), longest, last=chunk.stop == len(audio_pad))
         feats = self._features(audio, padded_len)
         use_f0 = self.voice.use_f0
         keep = opts.protect < 0.5 and use_f0
@@ -152,11 +163,11 @@ class VoiceConverter:
         feats = self._retrieve(feats, opts.index_rate)
         feats = np.repeat(feats, 2, axis=0)  # 20 ms → 10 ms frames
         n = min(len(audio) // ck.WINDOW, len(feats), chunk.frames)  # frames the chunk really has
-        pitchf = self._f0(audio_pad, chunk, opts)[:n] if use_f0 else None
+        pitchf = self._f0(audio_pad, chunk, opts, padded_len)[:n] if use_f0 else None
         if keep:  # consonants keep their own features: blend back by `protect` where unvoiced
             m = np.where(pitchf >= 1, 1.0, opts.protect).astype(np.float32)[:, None]
             feats = feats[:n] * m + np.repeat(original, 2, axis=0)[:n] * (1 - m)
-        frames = ck.bucketed(n, bucket // ck.WINDOW) if bucket else n
+        frames = padded_len // ck.WINDOW if opts.chunk_shapes == "fixed" else n
         wav = self._synthesize(feats, pitchf, n, frames, opts.speaker)
         pad_out = int(round(opts.pad_s * self.sample_rate))
         return wav[pad_out : len(wav) - pad_out]
