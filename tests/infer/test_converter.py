@@ -132,7 +132,23 @@ def test_fixed_shapes_pad_chunks_to_few_lengths_and_change_little(voice_files, q
     longest = ck.longest_chunk(16000, 48000, 16000) // ck.WINDOW
     assert seen[:-1] == [longest] * (len(seen) - 1) and len(exact_shapes) > 2
     assert len(fixed) == len(exact)
-    assert np.corrcoef(exact, fixed)[0, 1] > 0.99
+    # pm sees the exact span: what is left is the padded embedder and synthesizer, rounding
+    assert snr_db(exact, fixed) > 100  # 138 dB measured
+
+
+def snr_db(ref: np.ndarray, y: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref**2) / max(np.sum((y - ref) ** 2), 1e-30)))
+
+
+def test_fixed_shapes_stay_close_to_exact_with_a_network_f0(voice_files, quiet):
+    # FCPE's span is reflect-padded: 78 dB measured here and on 100 s at the default chunking
+    # (zeros: 52 and 39 dB), so far under the synthesizer's own bf16 noise (44 dB)
+    conv = converter(voice_files, index=None, f0="fcpe")
+    opts = ConvertOptions(pad_s=1.0, query_s=1.0, center_s=3.0, max_s=4.0)
+    x = voice16k(11.0)
+    exact = conv.convert(x, opts.with_(chunk_shapes="exact"), progress=False)
+    fixed = conv.convert(x, opts, progress=False)
+    assert len(fixed) == len(exact) and snr_db(exact, fixed) > 65
 
 
 def test_fixed_shapes_are_a_few_lengths_whatever_the_input():
