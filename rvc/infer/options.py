@@ -59,7 +59,9 @@ class ConvertOptions:
                 f"{self.center_s}, {self.max_s}"
             )
         if self.chunk_shapes not in CHUNK_SHAPES:
-            raise ValueError(f"chunk_shapes must be one of {CHUNK_SHAPES}, got {self.chunk_shapes!r}")
+            raise ValueError(
+                f"chunk_shapes must be one of {CHUNK_SHAPES}, got {self.chunk_shapes!r}"
+            )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ConvertOptions:
