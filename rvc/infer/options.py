@@ -66,7 +66,8 @@ class ConvertOptions:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ConvertOptions:
         """Options from a config node; unknown names are an error listing the known ones."""
-        if "bucket_s" in values:
+        values = dict(values)
+        if values.pop("bucket_s", None) is not None:  # infer.yaml keeps the old name as null
             raise ValueError(
                 "convert.bucket_s was replaced by convert.chunk_shapes: 'fixed' (the default) pads "
                 "chunks to a few lengths, 'exact' converts each at its own length"

@@ -168,6 +168,7 @@ def test_fixed_shapes_are_a_few_lengths_whatever_the_input():
 def test_bucket_s_is_refused_with_its_replacement():
     with pytest.raises(ValueError, match="chunk_shapes"):
         ConvertOptions.from_mapping({"bucket_s": 2.0})
+    assert ConvertOptions.from_mapping({"bucket_s": None}) == ConvertOptions()
     with pytest.raises(ValueError, match="chunk_shapes"):
         ConvertOptions(chunk_shapes="bucketed")
 
