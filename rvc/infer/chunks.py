@@ -5,10 +5,16 @@ are cut near every multiple of `center`, at the quietest 10 ms window within ±`
 is floored to the 10 ms frame grid, so every chunk starts on an F0 frame. Each chunk then runs
 with `pad` samples of real context on both sides, and that context is trimmed off its output,
 so chunks join end to end without overlap-add.
+
+Chunk lengths vary with where the quiet points fall, and oneDNN keeps primitives and
+workspaces per input shape: at exact lengths, memory grows with the number of chunks (RVC
+WebUI issue #2774) and each new length runs cold. `padded_length` maps every chunk to one of a
+few lengths fixed by the options alone, whatever the input's length.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +23,9 @@ from rvc.formats import ANALYSIS_HOP, ANALYSIS_RATE
 
 SR = ANALYSIS_RATE
 WINDOW = ANALYSIS_HOP  # samples per F0 frame (10 ms)
+# the last (or only) chunk is padded up to rungs this ratio apart: at most 19 % extra work on
+# it, and a handful of rungs cover every length a chunk can have
+LADDER = 2**0.25
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,26 @@ def f0_span(chunk: Chunk, total: int, context: int) -> tuple[int, int]:
     return start, stop
 
 
-def bucketed(n: int, bucket: int) -> int:
-    """`n` rounded up to a multiple of `bucket` (unchanged when `bucket` is 0)."""
-    return n if bucket <= 0 else -(-n // bucket) * bucket
+def _frame_ceil(n: float) -> int:
+    return math.ceil(n / WINDOW) * WINDOW
+
+
+def longest_chunk(pad: int, center: int, query: int) -> int:
+    """The longest a chunk other than the last can be (samples): two cuts at most
+    `center + 2·query` apart, each floored to the frame grid, plus the context and the
+    frame `plan` adds."""
+    return _frame_ceil(center + 2 * query + 2 * pad + 2 * WINDOW)
+
+
+def padded_length(n: int, longest: int, last: bool) -> int:
+    """The length a chunk of `n` samples is padded to: `longest` for every chunk but the
+    last; for the last (or only) one, the smallest rung `longest · LADDER^k` (k any integer,
+    on the frame grid) that holds it."""
+    if not last:
+        if n > longest:
+            raise ValueError(f"chunk of {n} samples is longer than the longest, {longest}")
+        return longest
+    k = math.ceil(math.log(n / longest) / math.log(LADDER))
+    while (rung := _frame_ceil(longest * LADDER**k)) < n:  # float rounding at a rung's edge
+        k += 1
+    return rung

@@ -26,6 +26,9 @@ from rvc.utils.device import compile_backend, inference_dtype
 PEAK = 0.99  # the WebUI scales the output down to this peak when it would clip
 MIN_SAMPLES = 400  # one embedder window (25 ms): anything shorter converts to nothing
 SILENCE = 1e-4  # input peak (−80 dBFS) below which there is no voice: silence out, not noise
+# how a fixed-shape F0 span is padded (np.pad mode): reflecting keeps FCPE within 78 dB of
+# the unpadded track, zeros only 39-52 dB (tests/infer/test_converter.py)
+F0_PAD = "reflect"
 
 
 class ConversionError(RVCError, ValueError):
@@ -65,6 +68,11 @@ def limit_peak(audio: np.ndarray, peak: float = PEAK) -> np.ndarray:
     """Scale down to `peak` when louder (never up): the WebUI's clip guard."""
     top = float(np.abs(audio).max(initial=0.0))
     return audio / (top / peak) if top > peak else audio
+
+
+def _runs_a_network(estimator: Any) -> bool:
+    """Whether an F0 estimator holds torch modules (RMVPE, FCPE, CREPE; not pm, harvest)."""
+    return any(hasattr(v, "parameters") for v in vars(estimator).values())
 
 
 class VoiceConverter:
@@ -112,13 +120,20 @@ class VoiceConverter:
         self.hop = self.sample_rate // 100  # output samples per 10 ms frame
 
     # ---- F0 -----------------------------------------------------------------------------
-    def _f0(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
-        """Edited F0 in Hz for the chunk's frames, from its span plus context."""
-        start, stop = ck.f0_span(
-            chunk, len(audio_pad), ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
-        )
+    def _f0(
+        self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions, padded_len: int
+    ) -> np.ndarray:
+        """Edited F0 in Hz for the chunk's frames, from its span plus context. With fixed chunk
+        shapes a network's span is padded at its end to `padded_len` plus that context (the
+        extra frames dropped); pm and harvest have no per-shape caches, and padding would move
+        their path search, so they see the exact span."""
+        context = ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
+        start, stop = ck.f0_span(chunk, len(audio_pad), context)
+        span = audio_pad[start:stop].astype(np.float32)
+        if opts.chunk_shapes == "fixed" and _runs_a_network(self.f0):
+            span = np.pad(span, (0, padded_len + 2 * context - len(span)), mode=F0_PAD)
         # the method's own conversion-time post-processing (harvest's median filter) is its own
-        f0 = self.f0.for_conversion(audio_pad[start:stop].astype(np.float32), opts.filter_radius)
+        f0 = self.f0.for_conversion(span, opts.filter_radius)
         f0 = np.asarray(f0, dtype=np.float64)
         f0 = edit.median_voiced(f0, opts.f0_smooth)
         if opts.autotune:
@@ -147,8 +162,12 @@ class VoiceConverter:
     def _chunk(self, audio_pad: np.ndarray, chunk: ck.Chunk, opts: ConvertOptions) -> np.ndarray:
         """The chunk's output at the model's rate, its context trimmed off."""
         audio = audio_pad[chunk.start : chunk.stop]
-        bucket = ck.seconds(opts.bucket_s)
-        padded_len = ck.bucketed(len(audio), bucket)
+        padded_len = len(audio)
+        if opts.chunk_shapes == "fixed":
+            longest = ck.longest_chunk(
+                ck.seconds(opts.pad_s), ck.seconds(opts.center_s), ck.seconds(opts.query_s)
+            )
+            padded_len = ck.padded_length(len(audio), longest, last=chunk.stop == len(audio_pad))
         feats = self._features(audio, padded_len)
         use_f0 = self.voice.use_f0
         keep = opts.protect < 0.5 and use_f0
@@ -156,11 +175,11 @@ class VoiceConverter:
         feats = self._retrieve(feats, opts.index_rate)
         feats = np.repeat(feats, 2, axis=0)  # 20 ms → 10 ms frames
         n = min(len(audio) // ck.WINDOW, len(feats), chunk.frames)  # frames the chunk really has
-        pitchf = self._f0(audio_pad, chunk, opts)[:n] if use_f0 else None
+        pitchf = self._f0(audio_pad, chunk, opts, padded_len)[:n] if use_f0 else None
         if keep:  # consonants keep their own features: blend back by `protect` where unvoiced
             m = np.where(pitchf >= 1, 1.0, opts.protect).astype(np.float32)[:, None]
             feats = feats[:n] * m + np.repeat(original, 2, axis=0)[:n] * (1 - m)
-        frames = ck.bucketed(n, bucket // ck.WINDOW) if bucket else n
+        frames = padded_len // ck.WINDOW if opts.chunk_shapes == "fixed" else n
         wav = self._synthesize(feats, pitchf, n, frames, opts.speaker)
         pad_out = int(round(opts.pad_s * self.sample_rate))
         return wav[pad_out : len(wav) - pad_out]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+CHUNK_SHAPES = ("fixed", "exact")
+
 
 @dataclass(frozen=True)
 class ConvertOptions:
@@ -26,9 +28,10 @@ class ConvertOptions:
     query_s: float = 6.0
     center_s: float = 38.0
     max_s: float = 41.0
-    # chunks padded to a multiple of this (s) so the CPU sees few distinct shapes; 0 = exact
-    # lengths, which equal the reference pipeline bit for bit
-    bucket_s: float = 0.0
+    # "fixed": every chunk padded to one of a few lengths set by the options above, so memory
+    # does not grow with the input's length (rvc.infer.chunks.padded_length); "exact": each
+    # chunk at its own length, the reference pipeline bit for bit
+    chunk_shapes: str = "fixed"
 
     def __post_init__(self) -> None:
         _check_range("index_rate", self.index_rate, 0.0, 1.0)
@@ -55,12 +58,20 @@ class ConvertOptions:
                 f"chunking needs query_s < center_s ≤ max_s, got {self.query_s}, "
                 f"{self.center_s}, {self.max_s}"
             )
-        if self.bucket_s < 0:
-            raise ValueError(f"bucket_s must be ≥ 0, got {self.bucket_s}")
+        if self.chunk_shapes not in CHUNK_SHAPES:
+            raise ValueError(
+                f"chunk_shapes must be one of {CHUNK_SHAPES}, got {self.chunk_shapes!r}"
+            )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ConvertOptions:
         """Options from a config node; unknown names are an error listing the known ones."""
+        values = dict(values)
+        if values.pop("bucket_s", None) is not None:  # infer.yaml keeps the old name as null
+            raise ValueError(
+                "convert.bucket_s was replaced by convert.chunk_shapes: 'fixed' (the default) pads "
+                "chunks to a few lengths, 'exact' converts each at its own length"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
