@@ -41,10 +41,18 @@ class F0Estimator:
     def to(self, device: str) -> F0Estimator:
         """Run on `device` from now on; networks already loaded move with it."""
         self.device = str(device)
-        nets = [v for v in vars(self).values() if hasattr(v, "parameters") and hasattr(v, "to")]
-        for net in nets:  # torch modules (RMVPE's net and mel, CREPE's, FCPE's)
+        for net in self._modules():
             net.to(device)
         return self
+
+    def _modules(self) -> list:
+        """The torch modules the estimator holds (RMVPE's net and mel, CREPE's, FCPE's)."""
+        return [v for v in vars(self).values() if hasattr(v, "parameters") and hasattr(v, "to")]
+
+    def runs_network(self) -> bool:
+        """Whether it holds a network (RMVPE, FCPE, CREPE; not pm, harvest): conversion pads
+        a network's input to fixed shapes, never a path search's."""
+        return bool(self._modules())
 
     def networks(self) -> list[torch.nn.Module]:
         """The loaded networks `cast` prepares (front ends such as RMVPE's mel stay fp32)."""

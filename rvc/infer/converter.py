@@ -70,11 +70,6 @@ def limit_peak(audio: np.ndarray, peak: float = PEAK) -> np.ndarray:
     return audio / (top / peak) if top > peak else audio
 
 
-def _runs_a_network(estimator: Any) -> bool:
-    """Whether an F0 estimator holds torch modules (RMVPE, FCPE, CREPE; not pm, harvest)."""
-    return any(hasattr(v, "parameters") for v in vars(estimator).values())
-
-
 class VoiceConverter:
     """A loaded voice model with the F0 estimator, embedder and index it converts with.
 
@@ -130,7 +125,7 @@ class VoiceConverter:
         context = ck.seconds(opts.pad_s) // ck.WINDOW * ck.WINDOW
         start, stop = ck.f0_span(chunk, len(audio_pad), context)
         span = audio_pad[start:stop].astype(np.float32)
-        if opts.chunk_shapes == "fixed" and _runs_a_network(self.f0):
+        if opts.chunk_shapes == "fixed" and self.f0.runs_network():
             span = np.pad(span, (0, padded_len + 2 * context - len(span)), mode=F0_PAD)
         # the method's own conversion-time post-processing (harvest's median filter) is its own
         f0 = self.f0.for_conversion(span, opts.filter_radius)

@@ -115,12 +115,6 @@ def inference_dtype(precision: str, device: str | torch.device) -> torch.dtype |
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def autocast(device: str | torch.device, dtype: torch.dtype | None):
-    """`torch.autocast` on `device`'s type with `dtype`; a no-op context for None (fp32)."""
-    dev = torch.device(device)
-    return torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
 def compile_backend(value: bool | str | None) -> str | None:
     """`device.compile` -> a torch.compile backend: false/None -> None (eager), true ->
     "inductor", any other string -> that backend (e.g. "aot_eager", "eager")."""
