@@ -64,6 +64,16 @@ def rms_mix(
     return out * gain.numpy()
 
 
+def protect_unvoiced(
+    retrieved: np.ndarray, own: np.ndarray, pitchf: np.ndarray, protect: float
+) -> np.ndarray:
+    """RVC's `protect`: consonants and pauses (F0 < 1 Hz) keep the embedder's own features,
+    blended back so that only `protect` of the retrieval stays there; voiced frames keep it all.
+    retrieved, own [n, dim] at 10 ms frames, pitchf [n] Hz."""
+    m = np.where(pitchf >= 1, 1.0, protect).astype(np.float32)[:, None]
+    return retrieved * m + own * (1 - m)
+
+
 def limit_peak(audio: np.ndarray, peak: float = PEAK) -> np.ndarray:
     """Scale down to `peak` when louder (never up): the WebUI's clip guard."""
     top = float(np.abs(audio).max(initial=0.0))
@@ -171,18 +181,26 @@ class VoiceConverter:
         feats = np.repeat(feats, 2, axis=0)  # 20 ms → 10 ms frames
         n = min(len(audio) // ck.WINDOW, len(feats), chunk.frames)  # frames the chunk really has
         pitchf = self._f0(audio_pad, chunk, opts, padded_len)[:n] if use_f0 else None
-        if keep:  # consonants keep their own features: blend back by `protect` where unvoiced
-            m = np.where(pitchf >= 1, 1.0, opts.protect).astype(np.float32)[:, None]
-            feats = feats[:n] * m + np.repeat(original, 2, axis=0)[:n] * (1 - m)
+        if keep:
+            feats = protect_unvoiced(
+                feats[:n], np.repeat(original, 2, axis=0)[:n], pitchf, opts.protect
+            )
         frames = padded_len // ck.WINDOW if opts.chunk_shapes == "fixed" else n
         wav = self._synthesize(feats, pitchf, n, frames, opts.speaker)
         pad_out = int(round(opts.pad_s * self.sample_rate))
         return wav[pad_out : len(wav) - pad_out]
 
     def _synthesize(
-        self, feats: np.ndarray, pitchf: np.ndarray | None, n: int, frames: int, sid: int
+        self,
+        feats: np.ndarray,
+        pitchf: np.ndarray | None,
+        n: int,
+        frames: int,
+        sid: int,
+        decode: tuple[int, int] | None = None,
     ) -> np.ndarray:
-        """The synthesizer on `n` real frames, zero-padded to `frames` (a static shape)."""
+        """The synthesizer on `n` real frames, zero-padded to `frames` (a static shape); with
+        `decode=(start, k)` only frames [start, start + k) are vocoded (`Synthesizer.infer`)."""
         dim = feats.shape[1]
         phone = torch.zeros(1, frames, dim, device=self.device)
         phone[0, :n] = torch.from_numpy(np.ascontiguousarray(feats[:n], dtype=np.float32))
@@ -195,8 +213,9 @@ class VoiceConverter:
             pitch = torch.nn.functional.pad(pitch, (0, frames - n), value=1)[None]
         net = self.voice.synthesizer  # takes and gives fp32; its vocoder runs in self.dtype
         # pitchf stays fp32: the NSF phase is accumulated in fp32 (bf16 Hz would be ~8 cents off)
-        wav = net.infer(phone, lengths, pitch, pf, sid)[0]
-        return wav[0, 0, : n * self.hop].float().cpu().numpy()
+        wav = net.infer(phone, lengths, pitch, pf, sid, decode=decode)[0]
+        keep = n * self.hop if decode is None else decode[1] * self.hop
+        return wav[0, 0, :keep].float().cpu().numpy()
 
     # ---- whole input --------------------------------------------------------------------
     def convert(

@@ -38,6 +38,22 @@ class SineSource(nn.Module):
         self.sine_amp = sine_amp
         self.noise_std = noise_std
         self.voiced_threshold = voiced_threshold
+        # live conversion (rvc.infer.streaming): the fundamental's phase in cycles at the first
+        # sample, a 0-d tensor filled in place per block (no recompile under torch.compile);
+        # harmonic k then starts at k·phase0, so blocks join phase-continuously. None offline:
+        # the fundamental starts at 0 and the overtones at random
+        self.phase0: torch.Tensor | None = None
+
+    def start_phases(self, harmonics: torch.Tensor, batch: int) -> torch.Tensor:
+        """Start phase (cycles) per harmonic [B or 1, 1, dim] (`harmonics` [dim] = 1..dim)."""
+        if self.phase0 is not None:
+            return (self.phase0.to(harmonics) * harmonics).view(1, 1, -1)
+        # random start phase for the overtones only; the fundamental starts at 0
+        # rand(B, 1, dim) draws what Applio's MRF rand(B, dim) draws
+        start = torch.rand(
+            batch if self.per_item_phase else 1, 1, self.dim, device=harmonics.device
+        )
+        return start * (harmonics.view(1, 1, -1) > 1)
 
     def add_noise(self, sines: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """sines [B, N, H], uv [B, N, 1] in {0, 1} -> voiced sines + weak noise, or noise only."""
@@ -63,10 +79,7 @@ class SineGen(SineSource):
         phase = phase.reshape(b, t * upp, 1)
         harmonics = torch.arange(1, self.dim + 1, device=device, dtype=f0.dtype)  # [dim]
         phase = phase * harmonics.view(1, 1, -1)  # [B, T·upp, dim]
-        # random start phase for the overtones only; the fundamental starts at 0
-        # [B or 1, 1, dim]: rand(B, 1, dim) draws what Applio's MRF rand(B, dim) draws
-        start = torch.rand(b if self.per_item_phase else 1, 1, self.dim, device=device)
-        start = start * (harmonics.view(1, 1, -1) > 1)
+        start = self.start_phases(harmonics, b)
         sine_waves = torch.sin(2 * math.pi * (phase + start)) * self.sine_amp
 
         uv = (f0 > self.voiced_threshold).float()  # [B, T, 1]

@@ -190,9 +190,12 @@ class Synthesizer(nn.Module):
         sid: torch.Tensor | int = 0,
         *,
         noise_scale: float = INFER_NOISE_SCALE,
+        decode: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert: phone [B, T, dim], lengths [B], pitch [B, T], pitchf [B, T] Hz, sid [B] ->
-        (wav [B, 1, T·hop], x_mask [B, 1, T])."""
+        (wav [B, 1, T·hop], x_mask [B, 1, T]). `decode=(start, n)` runs the vocoder on frames
+        [start, start + n) only (live conversion: the encoder and flow see the whole window,
+        the vocoder, most of the cost, only the new audio) -> wav [B, 1, n·hop]."""
         if self.use_f0 and pitchf is None:
             raise ValueError("this model is pitch-guided: pitchf (Hz) is required")
         if not torch.is_tensor(sid):
@@ -204,6 +207,10 @@ class Synthesizer(nn.Module):
         noise = torch.randn_like(m_p, memory_format=torch.contiguous_format)
         z_p = (m_p + torch.exp(logs_p) * noise * noise_scale) * x_mask
         z = self.flow(z_p, x_mask, g=g, reverse=True)
+        if decode is not None:
+            start, n = decode
+            z, x_mask = z[:, :, start : start + n], x_mask[:, :, start : start + n]
+            pitchf = None if pitchf is None else pitchf[:, start : start + n]
         dt = weight_dtype(self.dec)  # bf16 after for_inference; pitchf stays fp32 (NSF phase)
         wav = self.dec((z * x_mask).to(dt), pitchf if self.use_f0 else None, g=g.to(dt))
         return wav.float(), x_mask

@@ -93,7 +93,9 @@ class RefineGANSource(SineSource):
         with torch.no_grad():
             harmonics = torch.arange(1, self.dim + 1, device=f0.device, dtype=f0.dtype)
             rad = (f0 * harmonics / self.sample_rate) % 1  # [B, N, H] turns per sample
-            if self.dim > 1:  # random start phase for the overtones only
+            if self.phase0 is not None:  # live conversion: continue the last block's phase
+                rad[:, :1, :] += self.start_phases(harmonics, f0.shape[0]).to(rad)
+            elif self.dim > 1:  # random start phase for the overtones only
                 rand_ini = torch.rand(f0.shape[0], 1, self.dim, device=f0.device, dtype=f0.dtype)
                 rad[:, :1, 1:] += rand_ini[:, :, 1:]
             sines = torch.sin(2 * math.pi * sine_phase(rad, frames)) * self.sine_amp

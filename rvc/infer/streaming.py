@@ -1,0 +1,384 @@
+"""Live conversion: blocks in, blocks out, through the offline path's own objects.
+
+`StreamingConverter` wraps a `VoiceConverter` (the same F0 estimator, embedder, index and
+synthesizer, cast and folded once) and follows the RVC WebUI's realtime scheme
+(`tools/rvc_for_realtime.py`, `gui_v1.py`). All lengths are whole 10 ms frames at 16 kHz. Per
+block it keeps a fixed window of the input:
+
+    | extra (left context) | crossfade | SOLA search | block |   ← newest input on the right
+
+- the embedder sees the whole window every block: its transformer attends over all of it, so
+  its frames cannot be cached without changing them (the WebUI recomputes them too);
+- the F0 estimator sees only the block plus `f0_context_s` before it; it re-estimates the
+  crossfade + search frames before the block (estimated last time without right context)
+  and older frames come from a cache of raw Hz (pitch, autotune and smoothing are applied afresh to the cache each block,
+  so a new `pitch` takes effect at the next block). A frame's F0 is computed once, when it is
+  newest, with the context it had then: RVC caches F0 the same way;
+- the text encoder and flow see the whole window; the vocoder, most of the cost, runs only on
+  crossfade + search + block (+ a few frames of its own context);
+- the new audio's start is aligned to the previous block's tail by SOLA (the offset within
+  the search range that best correlates with it), then crossfaded over `crossfade_s`.
+
+Every network sees one input shape for the life of the stream: oneDNN primitives (and
+`device.compile` graphs) are built on the first block, never again.
+
+Latency: a sample pushed leaves in the output `crossfade + search − offset` later
+(offset ∈ [0, search] from SOLA); a device adds the block's own buffering on top, so the
+algorithmic latency is block + crossfade + search (what `latency_s` reports; the WebUI's
+`delay_time` is the same sum).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from rvc.f0 import edit
+from rvc.infer import chunks as ck
+from rvc.infer.converter import PEAK, SILENCE, VoiceConverter, protect_unvoiced
+from rvc.infer.options import ConvertOptions
+
+log = logging.getLogger(__name__)
+DECODE_CONTEXT = 8  # frames the vocoder sees left of the new audio (its receptive field ~ ±4)
+MIN_BLOCK_S, MAX_BLOCK_S = 0.01, 1.5
+
+
+def frames_of(seconds: float) -> int:
+    """Whole 10 ms frames in `seconds` (rounded, as the WebUI rounds to its zc grid)."""
+    return int(round(float(seconds) * 100))
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """The live knobs, with RVC's realtime meanings (gui_v1.py) and defaults."""
+
+    block_s: float = 0.25  # audio per push; 10 ms .. 1.5 s
+    crossfade_s: float = 0.05  # overlap faded between blocks (RVC: crossfade_length)
+    extra_s: float = 2.5  # left context for the embedder and text encoder (RVC: extra_time)
+    sola_search_s: float = 0.01  # how far the seam may move to line up with the last block
+    f0_context_s: float = 0.1  # audio before the block the F0 estimator also sees
+    threshold_db: float = -60.0  # 10 ms input frames quieter than this (RMS dBFS) are muted
+
+    def __post_init__(self) -> None:
+        if not MIN_BLOCK_S <= self.block_s <= MAX_BLOCK_S:
+            raise ValueError(
+                f"block_s must be in [{MIN_BLOCK_S}, {MAX_BLOCK_S}] s, got {self.block_s}"
+            )
+        if frames_of(self.crossfade_s) < 1:
+            raise ValueError(f"crossfade_s must be ≥ 0.01 s, got {self.crossfade_s}")
+        for name in ("extra_s", "sola_search_s", "f0_context_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if frames_of(self.crossfade_s) > frames_of(self.block_s):
+            # the crossfade is taken from after the block: it cannot outlast it
+            raise ValueError(
+                f"crossfade_s ({self.crossfade_s}) must not be longer than block_s ({self.block_s})"
+            )
+
+
+@dataclass
+class StreamStats:
+    """What a stream did: per-block compute time, underruns, bad and silent blocks."""
+
+    block_s: float
+    compute_s: list[float] = field(default_factory=list)
+    underruns: int = 0  # blocks whose compute took longer than the block lasts
+    bad_blocks: int = 0  # blocks with NaN/Inf samples, replaced by silence
+    silent_blocks: int = 0  # blocks converted to silence without running the networks
+
+    def summary(self) -> dict[str, float]:
+        t = np.asarray(self.compute_s) if self.compute_s else np.zeros(1)
+        return {
+            "blocks": len(self.compute_s),
+            "block_s": self.block_s,
+            "compute_median_s": float(np.median(t)),
+            "compute_p95_s": float(np.percentile(t, 95)),
+            "compute_max_s": float(t.max()),
+            "margin": float(np.median(t) / self.block_s),  # < 1: faster than real time
+            "underruns": self.underruns,
+            "bad_blocks": self.bad_blocks,
+            "silent_blocks": self.silent_blocks,
+        }
+
+
+def fade_in(n: int) -> np.ndarray:
+    """The WebUI's crossfade curve: sin² from 0 to 1 over n samples (fade-out is 1 − it)."""
+    return (np.sin(0.5 * np.pi * np.linspace(0.0, 1.0, n)) ** 2).astype(np.float32)
+
+
+def sola_offset(new: np.ndarray, tail: np.ndarray, search: int) -> int:
+    """The shift in [0, search] at which `new` best matches `tail` (normalised correlation)."""
+    n = len(tail)
+    if search == 0 or not np.any(tail):
+        return 0
+    seg = new[: n + search].astype(np.float64)
+    num = np.correlate(seg, tail.astype(np.float64), mode="valid")  # [search + 1]
+    energy = np.convolve(seg**2, np.ones(n), mode="valid")
+    return int(np.argmax(num / np.sqrt(energy + 1e-8)))
+
+
+class StreamingConverter:
+    """`push(block) -> block` live conversion on a `VoiceConverter` (see the module's doc).
+
+    Input is mono float at 16 kHz; output at the model's rate. A push of any length is
+    buffered: every whole block in the buffer is converted and returned, so pushing exactly
+    `block_samples` gives exactly one output block per push.
+    """
+
+    def __init__(
+        self,
+        converter: VoiceConverter,
+        options: ConvertOptions | None = None,
+        stream: StreamOptions | None = None,
+    ):
+        self.conv = converter
+        self.options = options or ConvertOptions()
+        self.stream = stream or StreamOptions()
+        s = self.stream
+        self.b, self.x = frames_of(s.block_s), frames_of(s.crossfade_s)
+        self.s, self.e = frames_of(s.sola_search_s), frames_of(s.extra_s)
+        self.c = frames_of(s.f0_context_s)
+        self.frames = self.e + self.x + self.s + self.b  # window, 10 ms frames
+        self.decoded = self.x + self.s + self.b  # frames vocoded per block
+        self.margin = min(DECODE_CONTEXT, self.e)
+        self.hop = converter.hop  # output samples per frame
+        self.block_samples = self.b * ck.WINDOW
+        self.fade = fade_in(self.x * self.hop)
+        self.reset()
+        from rvc.models.nsf import SineSource
+
+        self._sources = [
+            m for m in converter.voice.synthesizer.dec.modules() if isinstance(m, SineSource)
+        ]
+        self._phase0 = torch.zeros((), device=converter.device)  # filled in place per block
+
+    def reset(self) -> None:
+        """Start a new stream: silence before it, no F0 history, fresh statistics."""
+        self.window = np.zeros(self.frames * ck.WINDOW, dtype=np.float32)
+        self.f0_raw = np.zeros(self.frames)  # Hz per window frame, as estimated (unedited)
+        self.f0_used = np.zeros(self.frames)  # the edited F0 the last block vocoded with
+        self.phase = 0.0  # the NSF fundamental's phase (cycles) at the window's first frame
+        self.tail = np.zeros(self.x * self.hop, dtype=np.float32)  # last block's SOLA buffer
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.stats = StreamStats(block_s=self.b / 100)
+        self._highpass = _CausalHighpass()
+
+    def warmup(self) -> float:
+        """Run every network once at the stream's shapes (oneDNN builds its kernels on the
+        first call: seconds), then reset; returns the seconds it took. live.py calls it before
+        opening devices, so the first real block does not underrun."""
+        start = time.perf_counter()
+        rng = np.random.default_rng(0)
+        self.window[:] = 0.1 * rng.standard_normal(len(self.window)).astype(np.float32)
+        self._convert_window()
+        self.reset()
+        return time.perf_counter() - start
+
+    # ---- what a caller reads ------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.conv.sample_rate
+
+    @property
+    def latency_s(self) -> float:
+        """Algorithmic latency: block + crossfade + SOLA search (no model look-ahead)."""
+        return (self.b + self.x + self.s) / 100
+
+    @property
+    def delay_samples(self) -> int:
+        """Output samples between a pushed sample and its converted self (SOLA may bring it
+        up to `sola_search_s` sooner)."""
+        return (self.x + self.s) * self.hop
+
+    def set_options(self, **changes: Any) -> None:
+        """Change conversion knobs between blocks (pitch, index_rate, protect, …); validated."""
+        self.options = replace(self.options, **changes)
+
+    # ---- the stream ---------------------------------------------------------------------
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Feed 16 kHz mono samples; returns the converted audio of every whole block so far."""
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        if len(block) == 0:
+            return np.zeros(0, dtype=np.float32)
+        if not np.isfinite(block).all():
+            self.stats.bad_blocks += 1
+            log.warning(
+                "stream: %d NaN/Inf samples replaced by silence", int((~np.isfinite(block)).sum())
+            )
+            block = np.where(np.isfinite(block), block, 0.0).astype(np.float32)
+        self.pending = np.concatenate([self.pending, block])
+        out = []
+        while len(self.pending) >= self.block_samples:
+            new, self.pending = np.split(self.pending, [self.block_samples])
+            start = time.perf_counter()
+            out.append(self._block(new))
+            spent = time.perf_counter() - start
+            self.stats.compute_s.append(spent)
+            if spent > self.stats.block_s:
+                self.stats.underruns += 1
+                if self.stats.underruns == 1 or self.stats.underruns % 100 == 0:
+                    log.warning(
+                        "stream: block took %.0f ms, longer than the block (%.0f ms): "
+                        "underrun %d (raise block_s or lower extra_s)",
+                        spent * 1e3, self.stats.block_s * 1e3, self.stats.underruns,
+                    )  # fmt: skip
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Push silence until every sample fed so far has come out; returns that output."""
+        pad = (-len(self.pending)) % self.block_samples
+        tail_frames = self.x + self.s  # what is still inside the pipeline
+        extra = -(-tail_frames // self.b) * self.block_samples
+        return self.push(np.zeros(pad + extra, dtype=np.float32))
+
+    # ---- one block ----------------------------------------------------------------------
+    def _gate(self, new: np.ndarray) -> np.ndarray:
+        """Mute the 10 ms frames quieter than `threshold_db` (RVC's input threshold)."""
+        w = ck.WINDOW
+        frames = new.reshape(-1, w)
+        rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+        quiet = 20 * np.log10(np.maximum(rms, 1e-10)) < self.stream.threshold_db
+        frames = frames.copy()
+        frames[quiet] = 0.0
+        return frames.reshape(-1)
+
+    def _shift_in(self, new: np.ndarray) -> None:
+        # the frames leaving the window carry the phase on, as the vocoder summed it (f0/100
+        # cycles a frame: f0 · hop / sr), so the next block's sine continues this one's
+        self.phase = (self.phase + self.f0_used[: self.b].sum() / 100) % 1.0
+        self.f0_used[: -self.b] = self.f0_used[self.b :]
+        self.f0_used[-self.b :] = 0.0
+        n = len(new)
+        self.window[:-n] = self.window[n:]
+        self.window[-n:] = new
+        self.f0_raw[: -self.b] = self.f0_raw[self.b :]
+        self.f0_raw[-self.b :] = 0.0
+
+    def _block(self, new: np.ndarray) -> np.ndarray:
+        self._shift_in(self._gate(self._highpass(new)))
+        w, hop = ck.WINDOW, self.hop
+        live = self.window[-(self.decoded + self.margin) * w :]
+        if float(np.abs(live).max()) < SILENCE:  # nothing to convert: skip every network
+            self.stats.silent_blocks += 1
+            wav = np.zeros(self.decoded * hop, dtype=np.float32)
+        else:
+            wav = self._convert_window()
+        return self._sola(wav)
+
+    def _f0(self) -> np.ndarray:
+        """The window's F0 (Hz, edited): the newest block estimated, the rest from the cache."""
+        opts, w = self.options, ck.WINDOW
+        span = self.window[-(self.b + self.c) * w :]
+        f0 = np.asarray(self.conv.f0.for_conversion(span, opts.filter_radius), dtype=np.float64)
+        # the newest frames are estimated without right context (pm leaves the last two
+        # unvoiced): the crossfade + search frames before the block, which this block vocodes
+        # again, are re-estimated now that audio follows them; older frames stay cached
+        redo = min(self.c, self.x + self.s)
+        got = f0[self.c - redo : self.c + self.b]
+        first = self.frames - self.b - redo
+        self.f0_raw[first : first + len(got)] = got
+        f0 = edit.median_voiced(self.f0_raw.copy(), opts.f0_smooth)
+        if opts.autotune:
+            f0 = edit.autotune(f0, opts.autotune)
+        return edit.transpose(f0, opts.pitch)
+
+    def _convert_window(self) -> np.ndarray:
+        """The decoded region's audio at the model's rate: [decoded · hop]."""
+        conv, opts, n = self.conv, self.options, self.frames
+        own = conv.embedder.embed_batch([self.window], length=len(self.window))[0]
+        feats = conv._retrieve(own, opts.index_rate)
+        feats, own = _to_frames(feats, n), _to_frames(own, n)
+        pitchf = self._f0() if conv.voice.use_f0 else None
+        if pitchf is not None and opts.protect < 0.5:
+            feats = protect_unvoiced(feats, own, pitchf, opts.protect)
+        start = n - self.decoded - self.margin
+        if pitchf is not None:
+            self.f0_used = pitchf
+            self._phase0.fill_((self.phase + pitchf[:start].sum() / 100) % 1.0)
+        # the sine sources continue the stream's phase for this call only: the same converter
+        # converting files meanwhile keeps the offline path's random start phases
+        for m in self._sources:
+            m.phase0 = self._phase0
+        try:
+            wav = conv._synthesize(feats, pitchf, n, n, opts.speaker, decode=(start, n - start))
+        finally:
+            for m in self._sources:
+                m.phase0 = None
+        wav = wav[self.margin * self.hop :]
+        if opts.rms_mix_rate < 1:
+            wav = _rms_mix(
+                self.window[-self.decoded * ck.WINDOW :], wav, self.hop, opts.rms_mix_rate
+            )
+        return wav
+
+    def _sola(self, wav: np.ndarray) -> np.ndarray:
+        """Align the new audio to the last tail, crossfade, keep the next tail."""
+        xo, so, bo = self.x * self.hop, self.s * self.hop, self.b * self.hop
+        k = sola_offset(wav, self.tail, so)
+        seg = wav[k : k + bo + xo].copy()
+        seg[:xo] = seg[:xo] * self.fade + self.tail * (1.0 - self.fade)
+        self.tail = seg[bo : bo + xo].copy()
+        # no whole-file peak to scale by, live: a hard limit where the offline path scales down
+        return np.clip(seg[:bo], -PEAK, PEAK)
+
+
+def _to_frames(feats: np.ndarray, n: int) -> np.ndarray:
+    """20 ms embedder frames → n 10 ms frames: each repeated twice, the last one repeated to
+    fill (the embedder drops the final partial frame; the WebUI's realtime pads the same way)."""
+    f = np.repeat(feats, 2, axis=0)[:n]
+    if len(f) < n:
+        f = np.concatenate([f, np.repeat(f[-1:], n - len(f), axis=0)])
+    return f
+
+
+def _rms_mix(source16k: np.ndarray, out: np.ndarray, hop_out: int, rate: float) -> np.ndarray:
+    """`rms_mix_rate` over one block: out's loudness moved towards the input's, with 40 ms RMS
+    frames every 10 ms (the WebUI's realtime values) instead of the offline 1 s."""
+    import torch
+    import torch.nn.functional as F
+
+    def envelope(x: np.ndarray, hop: int) -> torch.Tensor:
+        frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, (2 * hop, 2 * hop)), 4 * hop)
+        rms = np.sqrt(np.mean(frames[::hop].astype(np.float64) ** 2, axis=1))
+        return F.interpolate(torch.from_numpy(rms)[None, None], size=len(out), mode="linear")[0, 0]
+
+    gain = envelope(source16k, ck.WINDOW) ** (1 - rate) * envelope(out, hop_out).clamp(
+        min=1e-3
+    ) ** (rate - 1)
+    return (out * gain.numpy()).astype(np.float32)
+
+
+class _CausalHighpass:
+    """The offline 48 Hz Butterworth high-pass, run forward only with its state kept across
+    blocks (the offline path filters forward and back: zero phase; live cannot look ahead)."""
+
+    def __init__(self) -> None:
+        from scipy import signal
+
+        self.sos = signal.butter(N=5, Wn=48, btype="high", fs=ck.SR, output="sos")
+        self.state = np.zeros((self.sos.shape[0], 2))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from scipy import signal
+
+        y, self.state = signal.sosfilt(self.sos, x.astype(np.float64), zi=self.state)
+        return y.astype(np.float32)
+
+
+def convert_stream(
+    stream: StreamingConverter, audio16k: np.ndarray, block: int | None = None
+) -> np.ndarray:
+    """Stream a whole 16 kHz array through `stream` in blocks and return the output aligned
+    with the input (the pipeline's delay removed) and of the input's length at the model's rate."""
+    block = block or stream.block_samples
+    audio16k = np.asarray(audio16k, dtype=np.float32)
+    outs = [stream.push(audio16k[i : i + block]) for i in range(0, len(audio16k), block)]
+    outs.append(stream.flush())
+    out = np.concatenate(outs)
+    n = len(audio16k) * stream.hop // ck.WINDOW
+    return out[stream.delay_samples : stream.delay_samples + n]
