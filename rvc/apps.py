@@ -1,4 +1,4 @@
-"""The four Hydra entry points, inside the package so an installed wheel has them too.
+"""The five Hydra entry points, inside the package so an installed wheel has them too.
 
 `python train.py …` (the repository's thin scripts), `rvc-train …` (console scripts) and
 `python -m rvc.evaluate` all run these. Configs come from the package (`pkg://rvc.conf`, the
@@ -86,6 +86,34 @@ def infer(cfg: DictConfig) -> None:
     print(summary(result))
     if result.failed:
         sys.exit(1)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="live")
+def _live(cfg: DictConfig) -> None:
+    from rvc.infer.live import run, summary
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party()
+    try:
+        result = run(cfg)
+    except RVCError as e:
+        _fail(e, "live")
+    # with output=- stdout is the audio itself
+    print(summary(result), file=sys.stderr if str(cfg.output) == "-" else sys.stdout)
+
+
+def live() -> None:
+    """Speak into a trained voice: a stream (microphone, file, stdin) converted block by block.
+    `--list-devices` lists the audio devices (before Hydra, which has no such flag)."""
+    if "--list-devices" in sys.argv[1:]:
+        from rvc.infer.live import list_devices
+
+        try:
+            print(list_devices())
+        except RVCError as e:
+            sys.exit(report(e, "live"))
+        return
+    _live()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="evaluate")

@@ -63,6 +63,9 @@ class StreamOptions:
     sola_search_s: float = 0.01  # how far the seam may move to line up with the last block
     f0_context_s: float = 0.1  # audio before the block the F0 estimator also sees
     threshold_db: float = -60.0  # 10 ms input frames quieter than this (RMS dBFS) are muted
+    # on a GPU: the vocoder's fixed-shape call captured as a CUDA graph (torch.compile's
+    # "reduce-overhead"), one replay per block instead of hundreds of kernel launches
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_BLOCK_S <= self.block_s <= MAX_BLOCK_S:
@@ -156,6 +159,12 @@ class StreamingConverter:
             m for m in converter.voice.synthesizer.dec.modules() if isinstance(m, SineSource)
         ]
         self._phase0 = torch.zeros((), device=converter.device)  # filled in place per block
+        if s.cuda_graphs:
+            if converter.device.type != "cuda":
+                raise ValueError(
+                    f"stream.cuda_graphs needs a CUDA device, not {converter.device} (device=gpu)"
+                )
+            converter.voice.synthesizer.dec.compile(mode="reduce-overhead")
 
     def reset(self) -> None:
         """Start a new stream: silence before it, no F0 history, fresh statistics."""

@@ -143,3 +143,5 @@ def test_latency_and_options_are_stated(voice_files):
                 {"block_s": 0.1, "crossfade_s": 0.2}, {"extra_s": -1}):  # fmt: skip
         with pytest.raises(ValueError):
             StreamOptions(**bad)
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
+        StreamingConverter(conv, OPTS, StreamOptions(cuda_graphs=True))
