@@ -251,6 +251,10 @@ def run(cfg: DictConfig) -> LiveResult:
 
 def summary(result: LiveResult) -> str:
     s = result.stats
+    if "device_round_trip_s" in s:  # measure_latency=true
+        return (f"latency: devices {s['device_round_trip_s'] * 1e3:.0f} ms round trip (measured) + "
+                f"converter {result.latency_s * 1e3:.0f} ms (algorithmic) = "
+                f"{s['total_latency_s'] * 1e3:.0f} ms end to end")  # fmt: skip
     lines = [
         f"streamed {result.seconds:.1f} s in {s['blocks']} blocks of {s['block_s'] * 1e3:.0f} ms; "
         f"latency {result.latency_s * 1e3:.0f} ms (algorithmic)",

@@ -3,8 +3,13 @@ latency measurement's arithmetic."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +109,47 @@ def test_loopback_delay_finds_the_echo_and_says_when_there_is_none():
     assert loopback_delay(click, echo, rate) == pytest.approx(1234 / rate)
     with pytest.raises(LiveError, match="no echo"):
         loopback_delay(click, np.zeros_like(click), rate)
+
+
+@pytest.fixture
+def pulse_loopback(tmp_path):
+    """A PulseAudio server of the test's own with a null sink as the default output and its
+    monitor as the default input: a software loopback, no sound card (Debian `pulseaudio`,
+    `libportaudio2`; PortAudio reaches it through ALSA's `pulse` device)."""
+    if shutil.which("pulseaudio") is None or not _portaudio():
+        pytest.skip("needs pulseaudio and libportaudio2 (apt install pulseaudio libportaudio2)")
+    env = {**os.environ, "PULSE_RUNTIME_PATH": str(tmp_path / "pulse"), "HOME": str(tmp_path)}
+    subprocess.run(["pulseaudio", "--daemonize=yes", "-n", "--exit-idle-time=-1",
+                    "--load=module-null-sink sink_name=rvc_loop",
+                    "--load=module-native-protocol-unix", "--load=module-always-sink"],
+                   env=env, check=True, capture_output=True, timeout=30)  # fmt: skip
+    try:
+        for args in (["set-default-sink", "rvc_loop"], ["set-default-source", "rvc_loop.monitor"]):
+            subprocess.run(["pactl", *args], env=env, check=True, timeout=30)
+        yield env
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=env, timeout=30)
+
+
+@pytest.mark.slow
+def test_devices_through_a_pulseaudio_loopback(tmp_path, voice_files, pulse_loopback):
+    base = [sys.executable, str(ROOT / "live.py"), f"voice={voice_files / 'v.pth'}", "f0=pm",
+            f"paths.root={tmp_path}", "input_device=pulse", "output_device=pulse"]  # fmt: skip
+    done = subprocess.run([*base, "measure_latency=true"], env=pulse_loopback, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    m = re.search(r"devices (\d+) ms round trip .* = (\d+) ms end to end", done.stdout)
+    assert m and 0 < int(m[1]) < 1000 and int(m[2]) == int(m[1]) + 310
+    # a file played to the device at real time, then the microphone (the monitor) to a file
+    src = write(tmp_path / "speech.wav", voice16k(2.0), 16000)
+    done = subprocess.run([*base, f"input={src}", "stream.block_s=0.5"], env=pulse_loopback,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0 and "streamed 2.2 s" in done.stdout, done.stderr[-2000:]
+    rec = subprocess.Popen([*base, f"output={tmp_path / 'mic.wav'}"], env=pulse_loopback,
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(20)  # the model loads, warms up, then records the (silent) monitor
+    rec.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, the file written
+    out, err = rec.communicate(timeout=60)
+    assert rec.returncode == 0 and "Traceback" not in err, err[-2000:]
+    y, sr = sf.read(tmp_path / "mic.wav")
+    assert sr == 40000 and len(y) > 0 and "streamed" in out
