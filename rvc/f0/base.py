@@ -54,6 +54,11 @@ class F0Estimator:
         a network's input to fixed shapes, never a path search's."""
         return bool(self._modules())
 
+    def snug_length(self, n_samples: int) -> int:
+        """The shortest input of at least `n_samples` that costs no padding inside the
+        estimator (live conversion sizes its F0 span with it); most need none."""
+        return n_samples
+
     def networks(self) -> list[torch.nn.Module]:
         """The loaded networks `cast` prepares (front ends such as RMVPE's mel stay fp32)."""
         return []

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from rvc.f0.base import F0Estimator
+from rvc.f0.base import HOP, F0Estimator
 from rvc.f0.frames import batch_equal_lengths
 from rvc.f0.rmvpe_net import RMVPEMel, RMVPENet, pad_time, salience_to_f0
 from rvc.formats import RVC_REPO
@@ -24,6 +24,11 @@ class RMVPEEstimator(F0Estimator):
     """
 
     name = "rmvpe"
+
+    def snug_length(self, n_samples: int) -> int:
+        # T samples give T // 160 + 1 mel frames, padded to a multiple of 32 (RVC's realtime
+        # sizes its span as 32k frames − 1 for the same reason)
+        return ((n_samples // HOP + 1 + 31) // 32 * 32 - 1) * HOP
 
     def __init__(
         self,

@@ -7,15 +7,17 @@ block it keeps a fixed window of the input:
 
     | extra (left context) | crossfade | SOLA search | block |   ← newest input on the right
 
-- the embedder sees the whole window every block: its transformer attends over all of it, so
-  its frames cannot be cached without changing them (the WebUI recomputes them too);
-- the F0 estimator sees only the block plus `f0_context_s` before it; it re-estimates the
-  crossfade + search frames before the block (estimated last time without right context)
-  and older frames come from a cache of raw Hz (pitch, autotune and smoothing are applied afresh to the cache each block,
-  so a new `pitch` takes effect at the next block). A frame's F0 is computed once, when it is
+- the embedder sees the vocoded part and `embed_context_s` (1 s) before it; older frames'
+  features come from a cache, as computed when they were new (the embedder's attention would
+  change them a little given more context: the WebUI recomputes the whole window instead;
+  `embed_context_s ≥ extra_s` does the same here), and so do their index neighbours;
+- the F0 estimator sees only the block, the last block's 3 newest frames (estimated then
+  without right context) and `f0_context_s` before those; older frames come from a cache
+  of raw Hz (pitch, autotune and smoothing are applied afresh to the cache each block,
+  so a new `pitch` takes effect at the next block). A frame's F0 is computed when it is
   newest, with the context it had then: RVC caches F0 the same way;
-- the text encoder and flow see the whole window; the vocoder, most of the cost, runs only on
-  crossfade + search + block (+ a few frames of its own context);
+- the text encoder sees the whole window; the flow (convolutional) and the vocoder, most of
+  the cost, run only on crossfade + search + block (+ their own receptive fields);
 - the new audio's start is aligned to the previous block's tail by SOLA (the offset within
   the search range that best correlates with it), then crossfaded over `crossfade_s`.
 
@@ -39,11 +41,14 @@ import numpy as np
 import torch
 
 from rvc.f0 import edit
+from rvc.index.search import blend
 from rvc.infer import chunks as ck
+from rvc.infer.blocks import CausalHighpass, fade_in, rms_mix_block, sola_offset, to_frames
 from rvc.infer.converter import PEAK, SILENCE, VoiceConverter, protect_unvoiced
 from rvc.infer.options import ConvertOptions
 
 log = logging.getLogger(__name__)
+F0_REDO = 3  # newest F0 frames of a block estimated again at the next (no right context before)
 DECODE_CONTEXT = 8  # frames the vocoder sees left of the new audio (its receptive field ~ ±4)
 MIN_BLOCK_S, MAX_BLOCK_S = 0.01, 1.5
 
@@ -61,7 +66,11 @@ class StreamOptions:
     crossfade_s: float = 0.05  # overlap faded between blocks (RVC: crossfade_length)
     extra_s: float = 2.5  # left context for the embedder and text encoder (RVC: extra_time)
     sola_search_s: float = 0.01  # how far the seam may move to line up with the last block
-    f0_context_s: float = 0.1  # audio before the block the F0 estimator also sees
+    f0_context_s: float = 0.03  # F0 left context before the re-estimated frames (RVC: 30 ms)
+    # audio before the vocoded part the embedder sees; older frames come from the cache (≥
+    # extra_s: the whole window every block, as the WebUI; tests/infer/test_streaming.py
+    # bounds what the cache changes)
+    embed_context_s: float = 1.0
     threshold_db: float = -60.0  # 10 ms input frames quieter than this (RMS dBFS) are muted
     # on a GPU: the vocoder's fixed-shape call captured as a CUDA graph (torch.compile's
     # "reduce-overhead"), one replay per block instead of hundreds of kernel launches
@@ -74,7 +83,7 @@ class StreamOptions:
             )
         if frames_of(self.crossfade_s) < 1:
             raise ValueError(f"crossfade_s must be ≥ 0.01 s, got {self.crossfade_s}")
-        for name in ("extra_s", "sola_search_s", "f0_context_s"):
+        for name in ("extra_s", "sola_search_s", "f0_context_s", "embed_context_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if frames_of(self.crossfade_s) > frames_of(self.block_s):
@@ -109,22 +118,6 @@ class StreamStats:
         }
 
 
-def fade_in(n: int) -> np.ndarray:
-    """The WebUI's crossfade curve: sin² from 0 to 1 over n samples (fade-out is 1 − it)."""
-    return (np.sin(0.5 * np.pi * np.linspace(0.0, 1.0, n)) ** 2).astype(np.float32)
-
-
-def sola_offset(new: np.ndarray, tail: np.ndarray, search: int) -> int:
-    """The shift in [0, search] at which `new` best matches `tail` (normalised correlation)."""
-    n = len(tail)
-    if search == 0 or not np.any(tail):
-        return 0
-    seg = new[: n + search].astype(np.float64)
-    num = np.correlate(seg, tail.astype(np.float64), mode="valid")  # [search + 1]
-    energy = np.convolve(seg**2, np.ones(n), mode="valid")
-    return int(np.argmax(num / np.sqrt(energy + 1e-8)))
-
-
 class StreamingConverter:
     """`push(block) -> block` live conversion on a `VoiceConverter` (see the module's doc).
 
@@ -145,10 +138,20 @@ class StreamingConverter:
         s = self.stream
         self.b, self.x = frames_of(s.block_s), frames_of(s.crossfade_s)
         self.s, self.e = frames_of(s.sola_search_s), frames_of(s.extra_s)
-        self.c = frames_of(s.f0_context_s)
+        # F0 context: the last block's F0_REDO newest frames, re-estimated, and `f0_context_s`
+        # before them (their left edge), grown to a span the estimator pads nothing to (RMVPE:
+        # 32k − 1 mel frames; 0.25 s blocks: 31 frames, as RVC's realtime sizes it)
+        self.redo = min(F0_REDO, self.x + self.s + self.e)
+        c = self.redo + frames_of(s.f0_context_s)
+        if converter.f0 is not None:
+            c = converter.f0.snug_length((self.b + c) * ck.WINDOW) // ck.WINDOW - self.b
         self.frames = self.e + self.x + self.s + self.b  # window, 10 ms frames
+        self.c = min(c, self.frames - self.b)
         self.decoded = self.x + self.s + self.b  # frames vocoded per block
         self.margin = min(DECODE_CONTEXT, self.e)
+        self.fresh = self.decoded + self.margin  # frames whose features are new each block
+        # frames the embedder sees: the fresh ones and `embed_context_s` before them
+        self.embedded = min(self.frames, self.fresh + frames_of(s.embed_context_s))
         self.hop = converter.hop  # output samples per frame
         self.block_samples = self.b * ck.WINDOW
         self.fade = fade_in(self.x * self.hop)
@@ -173,9 +176,11 @@ class StreamingConverter:
         self.f0_used = np.zeros(self.frames)  # the edited F0 the last block vocoded with
         self.phase = 0.0  # the NSF fundamental's phase (cycles) at the window's first frame
         self.tail = np.zeros(self.x * self.hop, dtype=np.float32)  # last block's SOLA buffer
+        self.own: np.ndarray | None = None  # embedder features per window frame [frames, dim]
+        self.retrieved: np.ndarray | None = None  # their index neighbours (no index: None)
         self.pending = np.zeros(0, dtype=np.float32)
         self.stats = StreamStats(block_s=self.b / 100)
-        self._highpass = _CausalHighpass()
+        self._highpass = CausalHighpass()
 
     def warmup(self) -> float:
         """Run every network once at the stream's shapes (oneDNN builds its kernels on the
@@ -262,6 +267,9 @@ class StreamingConverter:
         self.phase = (self.phase + self.f0_used[: self.b].sum() / 100) % 1.0
         self.f0_used[: -self.b] = self.f0_used[self.b :]
         self.f0_used[-self.b :] = 0.0
+        for cache in (self.own, self.retrieved):
+            if cache is not None:  # the new frames are filled by the next embedder call
+                cache[: -self.b] = cache[self.b :]
         n = len(new)
         self.window[:-n] = self.window[n:]
         self.window[-n:] = new
@@ -279,15 +287,38 @@ class StreamingConverter:
             wav = self._convert_window()
         return self._sola(wav)
 
+    def _features(self) -> np.ndarray:
+        """Embedder features of every window frame [frames, dim]: the embedder runs on the
+        newest `embedded` frames, and the fresh ones among them replace the cache's; older
+        frames keep what they got when they were fresh (computed with `embed_context_s` of
+        past and at least crossfade + search of future). Their index neighbours likewise:
+        a frame's retrieval depends on its features alone."""
+        from rvc.index.search import retrieve
+
+        w, k = ck.WINDOW, self.embedded
+        span = self.window[-k * w :]
+        own20 = self.conv.embedder.embed_batch([span], length=len(span))[0]
+        own = to_frames(own20, k)
+        if self.own is None:  # the stream starts in silence: the features of silence
+            self.own = np.repeat(own[len(own) // 2][None], self.frames, axis=0)
+        fresh = self.fresh if k < self.frames else k
+        self.own[-fresh:] = own[-fresh:]
+        if self.conv.index is not None:
+            got = to_frames(retrieve(self.conv.index, own20, k=8), k)
+            if self.retrieved is None:
+                self.retrieved = np.repeat(got[len(got) // 2][None], self.frames, axis=0)
+            self.retrieved[-fresh:] = got[-fresh:]
+        return self.own
+
     def _f0(self) -> np.ndarray:
         """The window's F0 (Hz, edited): the newest block estimated, the rest from the cache."""
         opts, w = self.options, ck.WINDOW
         span = self.window[-(self.b + self.c) * w :]
         f0 = np.asarray(self.conv.f0.for_conversion(span, opts.filter_radius), dtype=np.float64)
         # the newest frames are estimated without right context (pm leaves the last two
-        # unvoiced): the crossfade + search frames before the block, which this block vocodes
-        # again, are re-estimated now that audio follows them; older frames stay cached
-        redo = min(self.c, self.x + self.s)
+        # unvoiced; RVC drops the last one): the last block's are estimated again now that
+        # audio follows them; older frames stay cached
+        redo = self.redo
         got = f0[self.c - redo : self.c + self.b]
         first = self.frames - self.b - redo
         self.f0_raw[first : first + len(got)] = got
@@ -299,9 +330,8 @@ class StreamingConverter:
     def _convert_window(self) -> np.ndarray:
         """The decoded region's audio at the model's rate: [decoded · hop]."""
         conv, opts, n = self.conv, self.options, self.frames
-        own = conv.embedder.embed_batch([self.window], length=len(self.window))[0]
-        feats = conv._retrieve(own, opts.index_rate)
-        feats, own = _to_frames(feats, n), _to_frames(own, n)
+        own = self._features()
+        feats = own if self.retrieved is None else blend(own, self.retrieved, opts.index_rate)
         pitchf = self._f0() if conv.voice.use_f0 else None
         if pitchf is not None and opts.protect < 0.5:
             feats = protect_unvoiced(feats, own, pitchf, opts.protect)
@@ -320,7 +350,7 @@ class StreamingConverter:
                 m.phase0 = None
         wav = wav[self.margin * self.hop :]
         if opts.rms_mix_rate < 1:
-            wav = _rms_mix(
+            wav = rms_mix_block(
                 self.window[-self.decoded * ck.WINDOW :], wav, self.hop, opts.rms_mix_rate
             )
         return wav
@@ -334,49 +364,6 @@ class StreamingConverter:
         self.tail = seg[bo : bo + xo].copy()
         # no whole-file peak to scale by, live: a hard limit where the offline path scales down
         return np.clip(seg[:bo], -PEAK, PEAK)
-
-
-def _to_frames(feats: np.ndarray, n: int) -> np.ndarray:
-    """20 ms embedder frames → n 10 ms frames: each repeated twice, the last one repeated to
-    fill (the embedder drops the final partial frame; the WebUI's realtime pads the same way)."""
-    f = np.repeat(feats, 2, axis=0)[:n]
-    if len(f) < n:
-        f = np.concatenate([f, np.repeat(f[-1:], n - len(f), axis=0)])
-    return f
-
-
-def _rms_mix(source16k: np.ndarray, out: np.ndarray, hop_out: int, rate: float) -> np.ndarray:
-    """`rms_mix_rate` over one block: out's loudness moved towards the input's, with 40 ms RMS
-    frames every 10 ms (the WebUI's realtime values) instead of the offline 1 s."""
-    import torch
-    import torch.nn.functional as F
-
-    def envelope(x: np.ndarray, hop: int) -> torch.Tensor:
-        frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, (2 * hop, 2 * hop)), 4 * hop)
-        rms = np.sqrt(np.mean(frames[::hop].astype(np.float64) ** 2, axis=1))
-        return F.interpolate(torch.from_numpy(rms)[None, None], size=len(out), mode="linear")[0, 0]
-
-    gain = envelope(source16k, ck.WINDOW) ** (1 - rate) * envelope(out, hop_out).clamp(
-        min=1e-3
-    ) ** (rate - 1)
-    return (out * gain.numpy()).astype(np.float32)
-
-
-class _CausalHighpass:
-    """The offline 48 Hz Butterworth high-pass, run forward only with its state kept across
-    blocks (the offline path filters forward and back: zero phase; live cannot look ahead)."""
-
-    def __init__(self) -> None:
-        from scipy import signal
-
-        self.sos = signal.butter(N=5, Wn=48, btype="high", fs=ck.SR, output="sos")
-        self.state = np.zeros((self.sos.shape[0], 2))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        from scipy import signal
-
-        y, self.state = signal.sosfilt(self.sos, x.astype(np.float64), zi=self.state)
-        return y.astype(np.float32)
 
 
 def convert_stream(

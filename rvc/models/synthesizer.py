@@ -27,6 +27,7 @@ from rvc.models.vocoders import vocoder_class
 
 # RVC samples the prior at a reduced temperature at inference
 INFER_NOISE_SCALE = 0.66666
+FLOW_CONTEXT = 32  # frames: more than the flow's receptive field (±24) on each side
 # the 18 items of RVC's `config` list, in order (docs/formats.md §1): Synthesizer's positional args
 CONFIG_KEYS = (
     "spec_channels", "segment_size", "inter_channels", "hidden_channels", "filter_channels",
@@ -206,11 +207,17 @@ class Synthesizer(nn.Module):
         # otherwise get its noise in another order: rvc/models/inference.py)
         noise = torch.randn_like(m_p, memory_format=torch.contiguous_format)
         z_p = (m_p + torch.exp(logs_p) * noise * noise_scale) * x_mask
-        z = self.flow(z_p, x_mask, g=g, reverse=True)
         if decode is not None:
+            # the flow is convolutional (4 couplings × 3 layers of kernel 5: ±24 frames), so it
+            # runs on the decoded frames plus FLOW_CONTEXT each side, the same values there
             start, n = decode
-            z, x_mask = z[:, :, start : start + n], x_mask[:, :, start : start + n]
+            lo, hi = max(0, start - FLOW_CONTEXT), min(z_p.size(2), start + n + FLOW_CONTEXT)
+            z = self.flow(z_p[:, :, lo:hi], x_mask[:, :, lo:hi], g=g, reverse=True)
+            z = z[:, :, start - lo : start - lo + n]
+            x_mask = x_mask[:, :, start : start + n]
             pitchf = None if pitchf is None else pitchf[:, start : start + n]
+        else:
+            z = self.flow(z_p, x_mask, g=g, reverse=True)
         dt = weight_dtype(self.dec)  # bf16 after for_inference; pitchf stays fp32 (NSF phase)
         wav = self.dec((z * x_mask).to(dt), pitchf if self.use_f0 else None, g=g.to(dt))
         return wav.float(), x_mask

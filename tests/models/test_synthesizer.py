@@ -267,3 +267,26 @@ def test_config_list_of_a_model_config_is_what_the_built_model_stores():
         compose("train", ["name=x", "model=48k", "embedder.version=v1"]).model.synthesizer
     )
     assert type(v1[12]) is list and v1[12] == [10, 6, 2, 2, 2] and type(v1[14]) is list
+
+
+def test_decode_runs_the_vocoder_on_a_span_with_the_flow_values_of_the_whole():
+    # live conversion: the flow on the span plus FLOW_CONTEXT gives the whole flow's values
+    torch.manual_seed(0)
+    model = Synthesizer(*debug_config(), use_f0=True, text_enc_hidden_dim=768).eval()
+    with torch.no_grad():  # VITS zero-initialises each coupling's output: make it do something
+        for p in model.flow.parameters():
+            p.normal_(0, 0.3)
+    t, start, n = 120, 70, 30
+    phone, lengths, pitch, pitchf, _, sid = _inputs(1, t, 768, 0)
+    lengths[:] = t
+    seen = []
+    model.dec.forward = lambda z, f0, g=None: (
+        seen.append((z, f0)) or z.new_zeros(1, 1, z.size(2) * 2)
+    )
+    for decode in (None, (start, n)):
+        torch.manual_seed(1)  # the same prior noise
+        model.infer(phone, lengths, pitch, pitchf, sid, decode=decode)
+    (z_all, f0_all), (z_span, f0_span) = seen
+    assert z_span.shape[2] == n
+    torch.testing.assert_close(z_span, z_all[:, :, start : start + n], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(f0_span, f0_all[:, start : start + n])
