@@ -36,7 +36,9 @@ def wheel_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     shutil.copytree(
-        ROOT, src, ignore=lambda d, names: [n for n in names if n in SKIP or n.endswith(".egg-info")]
+        ROOT,
+        src,
+        ignore=lambda d, names: [n for n in names if n in SKIP or n.endswith(".egg-info")],
     )
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
           "-w", str(tmp / "dist"), str(src)], cwd=tmp)  # fmt: skip
