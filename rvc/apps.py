@@ -30,18 +30,24 @@ def _fail(e: RVCError, stage: str) -> None:
     sys.exit(report(e, stage, f"details: add hydra.verbose=rvc.{stage} to the command"))
 
 
+def _run(stage: str, run, cfg: DictConfig, lightning: bool = False):
+    """A stage's `run(cfg)` with third-party chatter filtered and its RVCError as one line."""
+    from rvc.utils.console import quiet_third_party
+
+    quiet_third_party(lightning=lightning)
+    try:
+        return run(cfg)
+    except RVCError as e:
+        _fail(e, stage)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="extract")
 def extract(cfg: DictConfig) -> None:
     """Prepare a voice dataset: ingest → slice → F0 → content features → audit."""
     from rvc.data.audit import print_audit
     from rvc.extract.run import run
-    from rvc.utils.console import quiet_third_party
 
-    quiet_third_party()
-    try:
-        result = run(cfg)
-    except RVCError as e:
-        _fail(e, "extract")
+    result = _run("extract", run, cfg)
     print_audit(result.audit)
     print(f"store: {result.store.root}")
 
@@ -52,13 +58,8 @@ def train(cfg: DictConfig) -> float | None:
     run's `optimized_metric` (best/val/mel unless the config says another): what a Hydra sweeper
     (hparams_search=...) minimises or maximises."""
     from rvc.train.run import objective, run
-    from rvc.utils.console import quiet_third_party
 
-    quiet_third_party(lightning=True)
-    try:
-        result = run(cfg)
-    except RVCError as e:
-        _fail(e, "train")
+    result = _run("train", run, cfg, lightning=True)
     print(f"voice model: {result.voice_model}")
     print(f"index:       {result.index}")
     print(f"epochs: {result.epochs}, steps: {result.steps}, best val/mel: "
@@ -76,13 +77,8 @@ def train(cfg: DictConfig) -> float | None:
 def infer(cfg: DictConfig) -> None:
     """Convert recordings into a trained voice: a .pth (ours, RVC WebUI or Applio), its index."""
     from rvc.infer.run import run, summary
-    from rvc.utils.console import quiet_third_party
 
-    quiet_third_party()
-    try:
-        result = run(cfg)
-    except RVCError as e:
-        _fail(e, "infer")
+    result = _run("infer", run, cfg)
     print(summary(result))
     if result.failed:
         sys.exit(1)
@@ -91,13 +87,8 @@ def infer(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="live")
 def _live(cfg: DictConfig) -> None:
     from rvc.infer.live import run, summary
-    from rvc.utils.console import quiet_third_party
 
-    quiet_third_party()
-    try:
-        result = run(cfg)
-    except RVCError as e:
-        _fail(e, "live")
+    result = _run("live", run, cfg)
     # with output=- stdout is the audio itself
     print(summary(result), file=sys.stderr if str(cfg.output) == "-" else sys.stdout)
 

@@ -171,3 +171,22 @@ def test_feature_cache_against_embedding_the_whole_window(voice_files, tmp_path,
     # (a random tiny HuBERT, whose attention mixes more than a trained one's): cosine to
     # the whole window's, measured median 0.997, 5th percentile 0.961, lowest 0.907
     assert np.median(cos) > 0.99 and cos.min() > 0.85, (np.median(cos), cos.min())
+
+
+def test_rms_mix_rate_gives_the_output_the_inputs_loudness_block_by_block(voice_files, quiet):
+    conv = converter(voice_files, index=None)
+    x = voice16k(4.0)
+    x[len(x) // 2 :] *= 0.25  # the second half 12 dB quieter
+    louder = []
+    for rate in (1.0, 0.0):
+        stream = StreamingConverter(
+            conv, ConvertOptions(index_rate=0.0, rms_mix_rate=rate),
+            StreamOptions(block_s=0.25, threshold_db=UNGATED),
+        )  # fmt: skip
+        y = convert_stream(stream, x)
+        h = len(y) // 2
+        voiced = [np.sqrt(np.mean(part[np.abs(part) > 1e-3] ** 2)) for part in (y[:h], y[h:])]
+        louder.append(voiced[0] / voiced[1])
+    # rate 1: the model's own loudness, whatever the input's; rate 0: the input's envelope
+    # (measured 1.01 and 3.98: the input's 4x)
+    assert louder[0] < 1.2 and louder[1] == pytest.approx(4.0, rel=0.15), louder
