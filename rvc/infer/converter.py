@@ -240,7 +240,11 @@ class VoiceConverter:
             pitch = torch.nn.functional.pad(pitch, (0, frames - n), value=1)[None]
         net = self.voice.synthesizer  # takes and gives fp32; its vocoder runs in self.dtype
         # pitchf stays fp32: the NSF phase is accumulated in fp32 (bf16 Hz would be ~8 cents off)
-        wav = net.infer(phone, lengths, pitch, pf, sid, decode=decode)[0]
+        # fixed shapes: the real frames only, long chunks in cache-sized pieces (exact: the
+        # reference's one call on the whole chunk)
+        whole = frames == n and decode is None
+        wav = net.infer(phone, lengths, pitch, pf, sid, decode=decode,
+                        vocode_frames=None if whole else n)[0]  # fmt: skip
         keep = n * self.hop if decode is None else decode[1] * self.hop
         return wav[0, 0, :keep].float().cpu().numpy()
 

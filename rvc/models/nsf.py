@@ -43,11 +43,15 @@ class SineSource(nn.Module):
         # harmonic k then starts at k·phase0, so blocks join phase-continuously. None offline:
         # the fundamental starts at 0 and the overtones at random
         self.phase0: torch.Tensor | None = None
+        # with phase0: the overtones' start phases on top of k·phase0 ([B or 1, 1, dim], drawn
+        # once per call by rvc.models.segments so that every piece of it shares them)
+        self.overtones: torch.Tensor | None = None
 
     def start_phases(self, harmonics: torch.Tensor, batch: int) -> torch.Tensor:
         """Start phase (cycles) per harmonic [B or 1, 1, dim] (`harmonics` [dim] = 1..dim)."""
         if self.phase0 is not None:
-            return (self.phase0.to(harmonics) * harmonics).view(1, 1, -1)
+            start = (self.phase0.to(harmonics) * harmonics).view(1, 1, -1)
+            return start if self.overtones is None else start + self.overtones.to(start)
         # random start phase for the overtones only; the fundamental starts at 0
         # rand(B, 1, dim) draws what Applio's MRF rand(B, dim) draws
         start = torch.rand(

@@ -23,6 +23,7 @@ from rvc.models.commons import (
 from rvc.models.encoders import PosteriorEncoder, TextEncoder
 from rvc.models.flow import ResidualCouplingBlock
 from rvc.models.inference import for_inference, fp32_boundary, weight_dtype
+from rvc.models.segments import vocode
 from rvc.models.vocoders import vocoder_class
 
 # RVC samples the prior at a reduced temperature at inference
@@ -192,11 +193,14 @@ class Synthesizer(nn.Module):
         *,
         noise_scale: float = INFER_NOISE_SCALE,
         decode: tuple[int, int] | None = None,
+        vocode_frames: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert: phone [B, T, dim], lengths [B], pitch [B, T], pitchf [B, T] Hz, sid [B] ->
         (wav [B, 1, T·hop], x_mask [B, 1, T]). `decode=(start, n)` runs the vocoder on frames
         [start, start + n) only (live conversion: the encoder and flow see the whole window,
-        the vocoder, most of the cost, only the new audio) -> wav [B, 1, n·hop]."""
+        the vocoder, most of the cost, only the new audio) -> wav [B, 1, n·hop]. `vocode_frames`:
+        only the first so many frames are needed; a long input is vocoded in cache-sized
+        pieces (`rvc.models.segments`)."""
         if self.use_f0 and pitchf is None:
             raise ValueError("this model is pitch-guided: pitchf (Hz) is required")
         if not torch.is_tensor(sid):
@@ -219,7 +223,11 @@ class Synthesizer(nn.Module):
         else:
             z = self.flow(z_p, x_mask, g=g, reverse=True)
         dt = weight_dtype(self.dec)  # bf16 after for_inference; pitchf stays fp32 (NSF phase)
-        wav = self.dec((z * x_mask).to(dt), pitchf if self.use_f0 else None, g=g.to(dt))
+        f0 = pitchf if self.use_f0 else None
+        if vocode_frames is not None and decode is None:
+            wav = vocode(self.dec, (z * x_mask).to(dt), f0, g.to(dt), vocode_frames)
+        else:
+            wav = self.dec((z * x_mask).to(dt), f0, g=g.to(dt))
         return wav.float(), x_mask
 
     def for_inference(self, dtype: torch.dtype | None, device: str | torch.device) -> Synthesizer:
