@@ -81,7 +81,8 @@ class _Clock:
 
 
 def bench_ours(cfg) -> tuple[dict, object]:
-    from rvc.extract import features, pipeline
+    from rvc.extract import features
+    from rvc.extract import run as pipeline
 
     slice_clock = _Clock(pipeline._ingest_all, lambda a: "slice")
     stage_clock = _Clock(features.run_stage, lambda a: a[1])  # (store, stage, ...)
