@@ -235,7 +235,7 @@ def run(cfg: DictConfig) -> LiveResult:
                 print(f"\rin {_meter(x)}  out {_meter(y)}  compute "
                       f"{live.stats.compute_s[-1] * 1e3:5.0f} ms", end="", file=sys.stderr)  # fmt: skip
         # what is still in the pipeline, up to the input's length (after the cut-off delay)
-        want = n_in * live.hop // (ANALYSIS_RATE // 100) + live.delay_samples - n_out
+        want = live.output_length(n_in) + live.delay_samples - n_out
         tail = live.flush()[: max(want, 0)]
         for sink in outs:
             sink(tail)

@@ -41,11 +41,12 @@ import numpy as np
 import torch
 
 from rvc.f0 import edit
-from rvc.index.search import blend
+from rvc.index.search import blend, retrieve
 from rvc.infer import chunks as ck
 from rvc.infer.blocks import CausalHighpass, fade_in, rms_mix_block, sola_offset, to_frames
 from rvc.infer.converter import PEAK, SILENCE, VoiceConverter, protect_unvoiced
 from rvc.infer.options import ConvertOptions
+from rvc.models.nsf import continued_phase, cycles, sine_sources
 
 log = logging.getLogger(__name__)
 F0_REDO = 3  # newest F0 frames of a block estimated again at the next (no right context before)
@@ -156,11 +157,7 @@ class StreamingConverter:
         self.block_samples = self.b * ck.WINDOW
         self.fade = fade_in(self.x * self.hop)
         self.reset()
-        from rvc.models.nsf import SineSource
-
-        self._sources = [
-            m for m in converter.voice.synthesizer.dec.modules() if isinstance(m, SineSource)
-        ]
+        self._sources = sine_sources(converter.voice.synthesizer.dec)
         self._phase0 = torch.zeros((), device=converter.device)  # filled in place per block
         if s.cuda_graphs:
             if converter.device.type != "cuda":
@@ -178,6 +175,7 @@ class StreamingConverter:
         self.tail = np.zeros(self.x * self.hop, dtype=np.float32)  # last block's SOLA buffer
         self.own: np.ndarray | None = None  # embedder features per window frame [frames, dim]
         self.retrieved: np.ndarray | None = None  # their index neighbours (no index: None)
+        self._quiet_own = self._quiet_ret = None  # a frame of silence: features, neighbours
         self.pending = np.zeros(0, dtype=np.float32)
         self.stats = StreamStats(block_s=self.b / 100)
         self._highpass = CausalHighpass()
@@ -208,6 +206,10 @@ class StreamingConverter:
         """Output samples between a pushed sample and its converted self (SOLA may bring it
         up to `sola_search_s` sooner)."""
         return (self.x + self.s) * self.hop
+
+    def output_length(self, n_in: int) -> int:
+        """Output samples (model rate) that `n_in` pushed 16 kHz samples convert to."""
+        return n_in * self.hop // ck.WINDOW
 
     def set_options(self, **changes: Any) -> None:
         """Change conversion knobs between blocks (pitch, index_rate, protect, …); validated."""
@@ -264,17 +266,16 @@ class StreamingConverter:
     def _shift_in(self, new: np.ndarray) -> None:
         # the frames leaving the window carry the phase on, as the vocoder summed it (f0/100
         # cycles a frame: f0 · hop / sr), so the next block's sine continues this one's
-        self.phase = (self.phase + self.f0_used[: self.b].sum() / 100) % 1.0
-        self.f0_used[: -self.b] = self.f0_used[self.b :]
-        self.f0_used[-self.b :] = 0.0
-        for cache in (self.own, self.retrieved):
-            if cache is not None:  # the new frames are filled by the next embedder call
-                cache[: -self.b] = cache[self.b :]
-        n = len(new)
-        self.window[:-n] = self.window[n:]
-        self.window[-n:] = new
-        self.f0_raw[: -self.b] = self.f0_raw[self.b :]
-        self.f0_raw[-self.b :] = 0.0
+        self.phase = (self.phase + cycles(self.f0_used[: self.b].sum())) % 1.0
+        # per-frame state moves left by a block; the new frames start as silence (a silent
+        # block runs no network; otherwise this block overwrites them)
+        for frames, quiet in ((self.f0_used, 0.0), (self.f0_raw, 0.0),
+                              (self.own, self._quiet_own), (self.retrieved, self._quiet_ret)):  # fmt: skip
+            if frames is not None:
+                frames[: -self.b] = frames[self.b :]
+                frames[-self.b :] = quiet
+        self.window[: -len(new)] = self.window[len(new) :]
+        self.window[-len(new) :] = new
 
     def _block(self, new: np.ndarray) -> np.ndarray:
         self._shift_in(self._gate(self._highpass(new)))
@@ -293,20 +294,20 @@ class StreamingConverter:
         frames keep what they got when they were fresh (computed with `embed_context_s` of
         past and at least crossfade + search of future). Their index neighbours likewise:
         a frame's retrieval depends on its features alone."""
-        from rvc.index.search import retrieve
-
         w, k = ck.WINDOW, self.embedded
         span = self.window[-k * w :]
         own20 = self.conv.embedder.embed_batch([span], length=len(span))[0]
         own = to_frames(own20, k)
         if self.own is None:  # the stream starts in silence: the features of silence
-            self.own = np.repeat(own[len(own) // 2][None], self.frames, axis=0)
+            self._quiet_own = own[0].copy()  # the span starts before the stream did
+            self.own = np.repeat(self._quiet_own[None], self.frames, axis=0)
         fresh = self.fresh if k < self.frames else k
         self.own[-fresh:] = own[-fresh:]
         if self.conv.index is not None:
             got = to_frames(retrieve(self.conv.index, own20, k=8), k)
             if self.retrieved is None:
-                self.retrieved = np.repeat(got[len(got) // 2][None], self.frames, axis=0)
+                self._quiet_ret = got[0].copy()
+                self.retrieved = np.repeat(self._quiet_ret[None], self.frames, axis=0)
             self.retrieved[-fresh:] = got[-fresh:]
         return self.own
 
@@ -338,16 +339,11 @@ class StreamingConverter:
         start = n - self.decoded - self.margin
         if pitchf is not None:
             self.f0_used = pitchf
-            self._phase0.fill_((self.phase + pitchf[:start].sum() / 100) % 1.0)
+            self._phase0.fill_((self.phase + cycles(pitchf[:start].sum())) % 1.0)
         # the sine sources continue the stream's phase for this call only: the same converter
         # converting files meanwhile keeps the offline path's random start phases
-        for m in self._sources:
-            m.phase0 = self._phase0
-        try:
+        with continued_phase(self._sources, self._phase0):
             wav = conv._synthesize(feats, pitchf, n, n, opts.speaker, decode=(start, n - start))
-        finally:
-            for m in self._sources:
-                m.phase0 = None
         wav = wav[self.margin * self.hop :]
         if opts.rms_mix_rate < 1:
             wav = rms_mix_block(
@@ -376,5 +372,5 @@ def convert_stream(
     outs = [stream.push(audio16k[i : i + block]) for i in range(0, len(audio16k), block)]
     outs.append(stream.flush())
     out = np.concatenate(outs)
-    n = len(audio16k) * stream.hop // ck.WINDOW
+    n = stream.output_length(len(audio16k))
     return out[stream.delay_samples : stream.delay_samples + n]

@@ -12,7 +12,9 @@ phases are one set per batch for the NSF HiFi-GAN and one set per item for the M
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -63,6 +65,31 @@ class SineSource(nn.Module):
         """sines [B, N, H], uv [B, N, 1] in {0, 1} -> voiced sines + weak noise, or noise only."""
         noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
         return sines * uv + noise_amp * torch.randn_like(sines)
+
+
+def cycles(f0: torch.Tensor | object) -> torch.Tensor | object:
+    """Turns of the fundamental over 10 ms frames of `f0` Hz (f0 · hop / sr, hop = sr / 100):
+    what the sine sources add up frame by frame."""
+    return f0 / 100
+
+
+def sine_sources(dec: nn.Module) -> list[SineSource]:
+    return [m for m in dec.modules() if isinstance(m, SineSource)]
+
+
+@contextlib.contextmanager
+def continued_phase(
+    sources: list[SineSource], phase0: torch.Tensor, overtones: list | None = None
+) -> Iterator[None]:
+    """For the calls inside: the sources start at `phase0` (cycles; overtones as given, else
+    at k·phase0) instead of 0 and random; afterwards the offline behaviour again."""
+    for i, m in enumerate(sources):
+        m.phase0, m.overtones = phase0, None if overtones is None else overtones[i]
+    try:
+        yield
+    finally:
+        for m in sources:
+            m.phase0 = m.overtones = None
 
 
 class SineGen(SineSource):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from rvc.models.nsf import SineGen, SineSource
+from rvc.models.nsf import SineGen, continued_phase, cycles, sine_sources
 
 SEGMENT = 400  # frames vocoded per piece (4 s): where the RTF is still flat
 CONTEXT = 24  # frames either side: more than the HiFi-GAN / MRF receptive field (~±11)
@@ -22,8 +22,7 @@ CONTEXT = 24  # frames either side: more than the HiFi-GAN / MRF receptive field
 def segmentable(dec: torch.nn.Module) -> bool:
     """Pieces give the whole's audio: a frame-rate sine source (HiFi-GAN NSF, MRF) or none.
     RefineGAN's source runs on linearly interpolated F0 and its U-Net sees further: whole."""
-    sources = [m for m in dec.modules() if isinstance(m, SineSource)]
-    return hasattr(dec, "upp") and all(isinstance(m, SineGen) for m in sources)
+    return hasattr(dec, "upp") and all(isinstance(m, SineGen) for m in sine_sources(dec))
 
 
 def vocode(
@@ -41,25 +40,19 @@ def vocode(
     if z.size(0) != 1 or frames <= width or not segmentable(dec):
         return dec(z, f0, g=g)
     hop = dec.upp
-    sources = [m for m in dec.modules() if isinstance(m, SineGen)]
-    overtones, turns = [], None
+    sources = [m for m in sine_sources(dec) if isinstance(m, SineGen)]
+    overtones, turns = None, None
     if sources and f0 is not None:  # overtones' random starts: one draw, as the whole call's
         harmonics = torch.arange(1, sources[0].dim + 1, device=z.device, dtype=torch.float32)
         overtones = [m.start_phases(harmonics, 1) for m in sources]
-        # cycles by the end of each frame (f0 · hop / sr = f0 / 100), in float64 on long inputs
-        turns = ((f0[0].double() / 100).cumsum(0) % 1.0).float()
+        # cycles by the end of each frame, in float64 on long inputs
+        turns = (cycles(f0[0].double()).cumsum(0) % 1.0).float()
     pieces = []
-    try:
-        for s in range(0, frames, segment):
-            lo = min(max(0, s - context), frames - width)
-            for m, o in zip(sources, overtones, strict=True):
-                m.phase0 = turns[lo - 1] if lo > 0 else torch.zeros((), device=z.device)
-                m.overtones = o
-            f = None if f0 is None else f0[:, lo : lo + width]
-            y = dec(z[:, :, lo : lo + width], f, g=g)
-            n = min(segment, frames - s)
-            pieces.append(y[..., (s - lo) * hop : (s - lo + n) * hop])
-    finally:
-        for m in sources:
-            m.phase0 = m.overtones = None
+    for s in range(0, frames, segment):
+        lo = min(max(0, s - context), frames - width)
+        start = turns[lo - 1] if turns is not None and lo > 0 else torch.zeros((), device=z.device)
+        with continued_phase(sources, start, overtones):
+            y = dec(z[:, :, lo : lo + width], None if f0 is None else f0[:, lo : lo + width], g=g)
+        n = min(segment, frames - s)
+        pieces.append(y[..., (s - lo) * hop : (s - lo + n) * hop])
     return torch.cat(pieces, dim=-1)
