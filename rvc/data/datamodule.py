@@ -17,24 +17,28 @@ and batches come from a `BucketBatchSampler` seeded with (seed, epoch): epoch k'
 the same whether or not the run was resumed. The sampler shards across DDP ranks itself, so
 train with `Trainer(use_distributed_sampler=False)`. Validation is not sharded: each rank
 sees every validation slice.
+
+Small stores are read into memory once; large ones (`lazy`, chosen by size under `auto`) are
+read window by window from the store's files by the loader workers, so memory stays flat in
+the corpus size (rvc/data/items.py). Validation holds out slices and, with `val_speakers`,
+every slice of whole speakers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from rvc.data.items import DataReadError, Item, SplitItems, crop_window, slice_frames
 from rvc.data.sampler import BucketBatchSampler
-from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError, SliceRecord
+from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError
 from rvc.errors import RVCError
 from rvc.formats import MUTE_SECONDS
 
@@ -67,31 +71,6 @@ def open_store(exp_dir: str | Path, sample_rate: int | None = None) -> FeatureSt
     return store
 
 
-@dataclass
-class Item:
-    """One training slice held in memory (n: its 10 ms frames)."""
-
-    feats: np.ndarray  # [ceil(n / 2), dim] float16: 20 ms frames, repeated ×2 when batched
-    pitch: np.ndarray  # [n] int16 coarse pitch
-    pitchf: np.ndarray  # [n] float32 Hz
-    wave: np.ndarray  # [n * hop] float32
-    sid: int
-
-    @property
-    def n(self) -> int:
-        return len(self.pitchf)
-
-
-def crop_window(
-    n: int, max_frames: int | None, seed: int, epoch: int, index: int
-) -> tuple[int, int]:
-    """(start, length) in frames of item `index` this epoch; a pure function of its inputs."""
-    if max_frames is None or n <= max_frames:
-        return 0, n
-    rng = np.random.default_rng((seed, epoch, index))
-    return int(rng.integers(0, n - max_frames + 1)), max_frames
-
-
 def split_names(
     names: list[str], val_slices: float | int, seed: int
 ) -> tuple[list[str], list[str]]:
@@ -117,7 +96,7 @@ class SliceDataset(Dataset):
     crop as the main process would."""
 
     def __init__(
-        self, items: list[Item], seed: int, max_frames: int | None, resident: bool = False
+        self, items: SplitItems, seed: int, max_frames: int | None, resident: bool = False
     ):
         self.items, self.seed, self.max_frames = items, seed, max_frames
         self.resident = resident  # True: only the index; the data is gathered on the device
@@ -127,8 +106,11 @@ class SliceDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Item | int, int, int]:
         i, epoch = key
-        start, n = crop_window(self.items[i].n, self.max_frames, self.seed, epoch, i)
-        return (i if self.resident else self.items[i]), start, n
+        start, n = crop_window(int(self.items.lengths[i]), self.max_frames, self.seed, epoch, i)
+        if self.resident:
+            return i, start, n
+        item, offset = self.items.window(i, start, n)  # lazy: just this window, from disk
+        return item, offset, n
 
 
 class Resident:
@@ -185,8 +167,26 @@ def collate(
     if split is not None:  # `frames` stays a plain int: the device gather sees a static shape
         index = torch.tensor(refs)
         return {"index": index, "start": start, "length": length, "frames": frames, "split": split}
-    # the same gather as on the device, over just this batch: both paths agree by construction
-    return Resident(list(refs), hop).gather(torch.arange(len(refs)), start, length, frames)
+    # copy each window straight into the batch: no padded copy of whole items first
+    b, dim = len(refs), refs[0].feats.shape[1]
+    phone, pitchf = torch.zeros(b, frames, dim), torch.zeros(b, frames)
+    pitch, wave = torch.zeros(b, frames, dtype=torch.long), torch.zeros(b, 1, frames * hop)
+    for j, (it, s, n) in enumerate(zip(refs, start.tolist(), length.tolist(), strict=True)):
+        # 20 ms features: 10 ms frame k reads feature k // 2 (RVC's ×2 repeat)
+        feats = torch.from_numpy(it.feats[s // 2 : (s + n + 1) // 2])
+        phone[j, :n] = feats.repeat_interleave(2, 0)[s % 2 : s % 2 + n]
+        pitch[j, :n] = torch.from_numpy(it.pitch[s : s + n])
+        pitchf[j, :n] = torch.from_numpy(it.pitchf[s : s + n])
+        wave[j, 0, : n * hop] = torch.from_numpy(it.wave[s * hop : (s + n) * hop])
+    return {
+        "phone": phone,
+        "phone_lengths": length,
+        "pitch": pitch,
+        "pitchf": pitchf,
+        "wave": wave,
+        "wave_lengths": length * hop,
+        "sid": torch.tensor([it.sid for it in refs], dtype=torch.long),
+    }
 
 
 class _EpochBatches:
@@ -222,6 +222,9 @@ class RVCDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         on_device: bool = False,
         min_slices: int = 2,
+        lazy: bool | str = "auto",
+        lazy_above_gb: float = 2.0,
+        val_speakers: int | list[int] = 0,
     ):
         super().__init__()
         if int(hop_length) * 100 != int(sample_rate):  # frames are 10 ms at every rate
@@ -236,9 +239,14 @@ class RVCDataModule(L.LightningDataModule):
             ("mute_slices", mute_slices, 0),
             ("val_slices", val_slices, 0),
             ("min_slices", min_slices, 1),
+            ("lazy_above_gb", lazy_above_gb, 0),
         ):
             if value < low:
                 raise DataConfigError(f"data.{name} must be >= {low}, got {value}")
+        if str(lazy).lower() not in ("auto", "true", "false"):
+            raise DataConfigError(f"data.lazy must be auto, true or false, got {lazy!r}")
+        if on_device and str(lazy).lower() == "true":
+            raise DataConfigError("data.on_device holds every slice on the GPU: use data.lazy=false")
         self.save_hyperparameters(logger=False)
         self.exp_dir = Path(exp_dir)
         self.sample_rate, self.hop = int(sample_rate), int(hop_length)
@@ -246,31 +254,16 @@ class RVCDataModule(L.LightningDataModule):
         self.mute_slices, self.max_frames = int(mute_slices), int(max_frames)
         self.frame_multiple, self.min_slices = int(frame_multiple), int(min_slices)
         self.num_workers, self.pin_memory, self.on_device = int(num_workers), pin_memory, on_device
+        self.lazy_option, self.lazy_above_gb = str(lazy).lower(), float(lazy_above_gb)
+        self.val_speakers_option = val_speakers
         self.epoch = 0  # the train order's epoch when no trainer is attached (tests, tools)
-        self.train_items: list[Item] = []
-        self.val_items: list[Item] = []
+        self.train_items: SplitItems | None = None
+        self.val_items: SplitItems | None = None
         self._resident: dict[str, Resident] = {}
 
     # ---- loading ---------------------------------------------------------------------------
     def _open_store(self) -> FeatureStore:
         return open_store(self.exp_dir, self.sample_rate)
-
-    def _load(self, store: FeatureStore, rec: SliceRecord) -> Item:
-        wave, sr = sf.read(store.path("sliced", rec), dtype="float32")
-        if sr != self.sample_rate:
-            raise DataConfigError(
-                f"{store.path('sliced', rec)}: {sr} Hz, expected {self.sample_rate}"
-            )
-        feats, f0 = store.load_features(rec), store.load_f0(rec)
-        coarse = np.load(store.path("f0c", rec))
-        n = min(len(feats) * 2, len(f0), len(wave) // self.hop)
-        return Item(
-            feats[: (n + 1) // 2].astype(np.float16),
-            coarse[:n].astype(np.int16),
-            f0[:n].astype(np.float32),
-            wave[: n * self.hop],
-            rec.speaker,
-        )
 
     def _mute(self, store: FeatureStore) -> Item:
         try:
@@ -289,9 +282,40 @@ class RVCDataModule(L.LightningDataModule):
     def _split(self, names: list[str]) -> tuple[list[str], list[str]]:
         return split_names(names, self.val_slices, self.seed)
 
+    def _held_out_speakers(self, speakers: list[int]) -> list[int]:
+        """`val_speakers`: a count (drawn with the seed) or a list of ids kept out of training."""
+        opt = self.val_speakers_option
+        if isinstance(opt, int):
+            if opt <= 0:
+                return []
+            if opt >= len(speakers):
+                raise DataConfigError(
+                    f"data.val_speakers={opt} would hold out all {len(speakers)} speakers; "
+                    "keep at least one for training"
+                )
+            perm = np.random.default_rng((self.seed, 1)).permutation(len(speakers))
+            return sorted(speakers[i] for i in perm[:opt])
+        ids = sorted({int(s) for s in opt})
+        unknown = [s for s in ids if s not in speakers]
+        if unknown or len(ids) >= len(speakers):
+            raise DataConfigError(
+                f"data.val_speakers={ids}: the store's speakers are {speakers}"
+                + (f" (no {unknown})" if unknown else "; keep at least one for training")
+            )
+        return ids
+
+    def _is_lazy(self, frames: dict[str, int]) -> bool:
+        """`lazy=auto`: hold the slices in memory while they take under `lazy_above_gb`."""
+        if self.lazy_option != "auto":
+            return self.lazy_option == "true"
+        if self.on_device:
+            return False
+        per_frame = self.hop * 4 + 4 + 2 + self.dim  # audio f32, F0 f32, pitch i16, feats f16/2
+        return sum(frames.values()) * per_frame > self.lazy_above_gb * 2**30
+
     def setup(self, stage: str | None = None) -> None:
-        """Load the store's finished slices into memory once; split; add the mute slices."""
-        if self.train_items:
+        """Index the store's finished slices, split them, and (small stores) load them once."""
+        if self.train_items is not None:
             return
         store = self._open_store()
         done = {s: store.stages.get(s, {}).get("done", {}) for s in ("f0", "features")}
@@ -308,25 +332,50 @@ class RVCDataModule(L.LightningDataModule):
                 f"{self.exp_dir}: only {len(recs)} usable slices, need at least "
                 f"data.min_slices={self.min_slices}; add more audio and re-run extract.py"
             )
-        items = {n: self._load(store, r) for n, r in recs.items()}
-        self.train_names, self.val_names = self._split(sorted(items))
+        try:
+            frames = {n: slice_frames(store, r, self.hop) for n, r in sorted(recs.items())}
+            first = next(iter(frames))
+            self.dim = int(np.load(store.path("features", recs[first]), mmap_mode="r").shape[1])
+        except DataReadError as e:
+            raise DataConfigError(str(e)) from e
         self.speakers = sorted({r.speaker for r in recs.values()})
-        self.train_items = [items[n] for n in self.train_names]
-        self.val_items = [items[n] for n in self.val_names]
-        self.dim = int(self.train_items[0].feats.shape[1])
-        self.dataset_length = len(self.train_items)
-        self.n_train_frames = sum(it.n for it in self.train_items)
-        if self.mute_slices:  # silence to learn silence; train only
-            self.train_items += [self._mute(store)] * self.mute_slices
+        self.val_speakers = self._held_out_speakers(self.speakers)
+        unseen = sorted(n for n in frames if recs[n].speaker in self.val_speakers)
+        seen = sorted(n for n in frames if recs[n].speaker not in self.val_speakers)
+        self.train_names, val_names = self._split(seen)
+        self.val_names = sorted(val_names + unseen)  # held-out slices and held-out speakers
+        self.lazy = self._is_lazy(frames)
+        mute = self._mute(store) if self.mute_slices else None
+        try:
+            self.train_items = SplitItems(
+                store,
+                [recs[n] for n in self.train_names],
+                [frames[n] for n in self.train_names],
+                self.sample_rate,
+                mute,
+                self.mute_slices,  # silence to learn silence; train only
+                lazy=self.lazy,
+            )
+            self.val_items = SplitItems(
+                store,
+                [recs[n] for n in self.val_names],
+                [frames[n] for n in self.val_names],
+                self.sample_rate,
+                lazy=self.lazy,
+            )
+        except DataReadError as e:
+            raise DataConfigError(str(e)) from e
+        self.dataset_length = len(self.train_names)
+        self.n_train_frames = sum(frames[n] for n in self.train_names)
         if self.on_device:
             device = (
                 self.trainer.strategy.root_device
                 if self.trainer is not None
                 else torch.device("cpu")
             )
-            self._resident = {"train": Resident(self.train_items, self.hop, device)}
-            if self.val_items:
-                self._resident["val"] = Resident(self.val_items, self.hop, device)
+            self._resident = {"train": Resident(self.train_items.all(), self.hop, device)}
+            if len(self.val_items):
+                self._resident["val"] = Resident(self.val_items.all(), self.hop, device)
 
     # ---- loaders ---------------------------------------------------------------------------
     def _current_epoch(self) -> int:
@@ -360,7 +409,7 @@ class RVCDataModule(L.LightningDataModule):
             if self.trainer is not None
             else (0, 1)
         )
-        lengths = [min(it.n, self.max_frames) for it in self.train_items]
+        lengths = np.minimum(self.train_items.lengths, self.max_frames)
         return BucketBatchSampler(
             lengths, self.batch_size, seed=self.seed, num_replicas=world, rank=rank
         )
@@ -369,7 +418,7 @@ class RVCDataModule(L.LightningDataModule):
         return self._loader("train", _EpochBatches(self.train_sampler(), self._current_epoch))
 
     def val_dataloader(self) -> DataLoader | list:
-        if not self.val_items:
+        if not len(self.val_items):
             return []
         keys = [(i, 0) for i in range(len(self.val_items))]  # in name order, never cropped
         bs = min(self.batch_size, len(keys))

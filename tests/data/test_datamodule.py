@@ -67,7 +67,7 @@ def test_split_is_seeded_disjoint_and_complete(store_dir):
     assert len(dm.val_names) == 1  # 10 % of ~8, at least one
     assert dm.dataset_length == len(dm.train_names) and dm.dim == 768
     assert dm.speakers == [0, 1]
-    assert dm.n_train_frames == sum(it.n for it in dm.train_items[: dm.dataset_length])
+    assert dm.n_train_frames == sum(dm.train_items.lengths[: dm.dataset_length])
     again = _dm(store_dir)
     assert (again.train_names, again.val_names) == (dm.train_names, dm.val_names)
     splits = {tuple(_dm(store_dir, seed=s).val_names) for s in range(6)}
@@ -140,7 +140,7 @@ def test_train_items_are_cropped_windows_and_mutes_are_silence(store_dir):
                     np.testing.assert_array_equal(b["phone"][j, :n].numpy(), want)
                     continue
                 rec = store.slices[dm.train_names[i]]
-                full = dm.train_items[i].n
+                full = int(dm.train_items.lengths[i])
                 start, m = crop_window(full, 128, dm.seed, epoch, i)
                 assert n == m == min(full, 128)
                 cropped += full > 128
