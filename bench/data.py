@@ -108,7 +108,12 @@ def run_one(minutes: float, path: str, workers: int, batch_size: int, tmp: Path)
     cmd = [sys.executable, __file__, "--child", str(root), "--paths", path,
            "--workers", str(workers), "--batch-size", str(batch_size)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return {"minutes": minutes, "path": path, "workers": workers, **json.loads(out.splitlines()[-1])}
+    return {
+        "minutes": minutes,
+        "path": path,
+        "workers": workers,
+        **json.loads(out.splitlines()[-1]),
+    }
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ every slice of whole speakers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from rvc.data.items import DataReadError, Item, SplitItems, crop_window, slice_frames
+from rvc.data.batches import EpochBatches, Resident, SliceDataset, collate
+from rvc.data.items import DataReadError, Item, SplitItems, slice_frames
+from rvc.data.packed import PackedReader, current_pack, pack
 from rvc.data.sampler import BucketBatchSampler
-from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError
+from rvc.data.store import MANIFEST, FeatureStore, MissingMuteError, SliceRecord
 from rvc.errors import RVCError
 from rvc.formats import MUTE_SECONDS
 
@@ -85,125 +86,6 @@ def split_names(
     return [s for s in names if s not in val], [s for s in names if s in val]
 
 
-def padded_frames(longest: int, frame_multiple: int, max_frames: int) -> int:
-    """Frames of a batch: a multiple of `frame_multiple`, capped at `max_frames` when it fits."""
-    t = -(-longest // frame_multiple) * frame_multiple
-    return min(t, max_frames) if longest <= max_frames else t
-
-
-class SliceDataset(Dataset):
-    """Items keyed by (index, epoch): the epoch travels with the key, so persistent workers
-    crop as the main process would."""
-
-    def __init__(
-        self, items: SplitItems, seed: int, max_frames: int | None, resident: bool = False
-    ):
-        self.items, self.seed, self.max_frames = items, seed, max_frames
-        self.resident = resident  # True: only the index; the data is gathered on the device
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, key: tuple[int, int]) -> tuple[Item | int, int, int]:
-        i, epoch = key
-        start, n = crop_window(int(self.items.lengths[i]), self.max_frames, self.seed, epoch, i)
-        if self.resident:
-            return i, start, n
-        item, offset = self.items.window(i, start, n)  # lazy: just this window, from disk
-        return item, offset, n
-
-
-class Resident:
-    """Items as padded tensors on one device; batch dicts are gathered from them."""
-
-    def __init__(self, items: list[Item], hop: int, device: torch.device | str = "cpu"):
-        b, f, dim = len(items), max(it.n for it in items), items[0].feats.shape[1]
-        self.feats = torch.zeros(b, -(-f // 2), dim, dtype=torch.float16)  # [N, F/2, dim]
-        self.pitch = torch.zeros(b, f, dtype=torch.int16)  # [N, F]
-        self.pitchf = torch.zeros(b, f)  # [N, F]
-        self.wave = torch.zeros(b, f, hop)  # [N, F, hop]: frame-major, a crop is whole frames
-        for i, it in enumerate(items):
-            self.feats[i, : len(it.feats)] = torch.from_numpy(it.feats)
-            self.pitch[i, : it.n] = torch.from_numpy(it.pitch)
-            self.pitchf[i, : it.n] = torch.from_numpy(it.pitchf)
-            self.wave[i, : it.n] = torch.from_numpy(it.wave).view(it.n, hop)
-        self.sid = torch.tensor([it.sid for it in items], dtype=torch.long)  # [N]
-        for k in ("feats", "pitch", "pitchf", "wave", "sid"):
-            setattr(self, k, getattr(self, k).to(device))
-
-    def gather(
-        self, index: torch.Tensor, start: torch.Tensor, length: torch.Tensor, frames: int
-    ) -> dict[str, torch.Tensor]:
-        """The batch dict for items `index` cropped to (start, length) [B], padded to `frames`."""
-        t = torch.arange(frames, device=index.device)
-        valid = t[None] < length[:, None]  # [B, T]
-        pos = torch.where(valid, start[:, None] + t[None], 0)  # [B, T] frame in the item
-        row, hop = index[:, None], self.wave.shape[-1]  # [B, 1]
-        # one gather per tensor, no Python loop: no host syncs, static shapes on the device
-        wave = torch.where(valid[..., None], self.wave[row, pos], 0.0)  # [B, T, hop]
-        return {
-            # 20 ms features: 10 ms frame k reads feature k // 2 (RVC's ×2 repeat)
-            "phone": torch.where(valid[..., None], self.feats[row, pos // 2].float(), 0.0),
-            "phone_lengths": length,
-            "pitch": torch.where(valid, self.pitch[row, pos].long(), 0),
-            "pitchf": torch.where(valid, self.pitchf[row, pos], 0.0),
-            "wave": wave.reshape(len(index), 1, frames * hop),
-            "wave_lengths": length * hop,
-            "sid": self.sid[index],
-        }
-
-
-def collate(
-    batch: list[tuple[Item | int, int, int]],
-    hop: int,
-    frame_multiple: int,
-    max_frames: int,
-    split: str | None = None,
-) -> dict[str, Any]:
-    """Pad items into the batch dict; with `split` (on_device) return indices to gather later."""
-    refs, start, length = zip(*batch, strict=True)
-    start, length = torch.tensor(start), torch.tensor(length)  # [B] long
-    frames = padded_frames(int(length.max()), frame_multiple, max_frames)
-    if split is not None:  # `frames` stays a plain int: the device gather sees a static shape
-        index = torch.tensor(refs)
-        return {"index": index, "start": start, "length": length, "frames": frames, "split": split}
-    # copy each window straight into the batch: no padded copy of whole items first
-    b, dim = len(refs), refs[0].feats.shape[1]
-    phone, pitchf = torch.zeros(b, frames, dim), torch.zeros(b, frames)
-    pitch, wave = torch.zeros(b, frames, dtype=torch.long), torch.zeros(b, 1, frames * hop)
-    for j, (it, s, n) in enumerate(zip(refs, start.tolist(), length.tolist(), strict=True)):
-        # 20 ms features: 10 ms frame k reads feature k // 2 (RVC's ×2 repeat)
-        feats = torch.from_numpy(it.feats[s // 2 : (s + n + 1) // 2])
-        phone[j, :n] = feats.repeat_interleave(2, 0)[s % 2 : s % 2 + n]
-        pitch[j, :n] = torch.from_numpy(it.pitch[s : s + n])
-        pitchf[j, :n] = torch.from_numpy(it.pitchf[s : s + n])
-        wave[j, 0, : n * hop] = torch.from_numpy(it.wave[s * hop : (s + n) * hop])
-    return {
-        "phone": phone,
-        "phone_lengths": length,
-        "pitch": pitch,
-        "pitchf": pitchf,
-        "wave": wave,
-        "wave_lengths": length * hop,
-        "sid": torch.tensor([it.sid for it in refs], dtype=torch.long),
-    }
-
-
-class _EpochBatches:
-    """The sampler's batches as (index, epoch) keys, the epoch read when an epoch starts."""
-
-    def __init__(self, sampler: BucketBatchSampler, epoch_fn: Callable[[], int]):
-        self.sampler, self.epoch_fn = sampler, epoch_fn
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        self.sampler.set_epoch(self.epoch_fn())
-        e = self.sampler.epoch
-        return ([(i, e) for i in batch] for batch in self.sampler)
-
-
 class RVCDataModule(L.LightningDataModule):
     """Slices of one feature store (`exp_dir`), split into train/val, as padded batches."""
 
@@ -225,6 +107,7 @@ class RVCDataModule(L.LightningDataModule):
         lazy: bool | str = "auto",
         lazy_above_gb: float = 2.0,
         val_speakers: int | list[int] = 0,
+        packed: bool = False,
     ):
         super().__init__()
         if int(hop_length) * 100 != int(sample_rate):  # frames are 10 ms at every rate
@@ -245,8 +128,12 @@ class RVCDataModule(L.LightningDataModule):
                 raise DataConfigError(f"data.{name} must be >= {low}, got {value}")
         if str(lazy).lower() not in ("auto", "true", "false"):
             raise DataConfigError(f"data.lazy must be auto, true or false, got {lazy!r}")
-        if on_device and str(lazy).lower() == "true":
-            raise DataConfigError("data.on_device holds every slice on the GPU: use data.lazy=false")
+        if on_device and (str(lazy).lower() == "true" or packed):
+            raise DataConfigError(
+                "data.on_device holds every slice on the GPU: use data.lazy=false"
+            )
+        if packed and str(lazy).lower() == "false":
+            raise DataConfigError("data.packed reads windows lazily: use data.lazy=true or auto")
         self.save_hyperparameters(logger=False)
         self.exp_dir = Path(exp_dir)
         self.sample_rate, self.hop = int(sample_rate), int(hop_length)
@@ -255,7 +142,8 @@ class RVCDataModule(L.LightningDataModule):
         self.frame_multiple, self.min_slices = int(frame_multiple), int(min_slices)
         self.num_workers, self.pin_memory, self.on_device = int(num_workers), pin_memory, on_device
         self.lazy_option, self.lazy_above_gb = str(lazy).lower(), float(lazy_above_gb)
-        self.val_speakers_option = val_speakers
+        self.val_speakers_option, self.packed = val_speakers, bool(packed)
+        self.prepare_data_per_node = False  # one packer (global rank 0) on a shared filesystem
         self.epoch = 0  # the train order's epoch when no trainer is attached (tests, tools)
         self.train_items: SplitItems | None = None
         self.val_items: SplitItems | None = None
@@ -313,14 +201,13 @@ class RVCDataModule(L.LightningDataModule):
         per_frame = self.hop * 4 + 4 + 2 + self.dim  # audio f32, F0 f32, pitch i16, feats f16/2
         return sum(frames.values()) * per_frame > self.lazy_above_gb * 2**30
 
-    def setup(self, stage: str | None = None) -> None:
-        """Index the store's finished slices, split them, and (small stores) load them once."""
-        if self.train_items is not None:
-            return
-        store = self._open_store()
+    def _usable(self, store: FeatureStore) -> dict[str, SliceRecord]:
+        """The store's slices with both F0 and features done, by name (sorted)."""
         done = {s: store.stages.get(s, {}).get("done", {}) for s in ("f0", "features")}
         recs = {
-            n: r for n, r in store.slices.items() if all(d.get(n) == r.sha for d in done.values())
+            n: r
+            for n, r in sorted(store.slices.items())
+            if all(d.get(n) == r.sha for d in done.values())
         }
         if not recs:
             raise DataConfigError(
@@ -332,19 +219,49 @@ class RVCDataModule(L.LightningDataModule):
                 f"{self.exp_dir}: only {len(recs)} usable slices, need at least "
                 f"data.min_slices={self.min_slices}; add more audio and re-run extract.py"
             )
-        try:
-            frames = {n: slice_frames(store, r, self.hop) for n, r in sorted(recs.items())}
-            first = next(iter(frames))
-            self.dim = int(np.load(store.path("features", recs[first]), mmap_mode="r").shape[1])
-        except DataReadError as e:
-            raise DataConfigError(str(e)) from e
+        return recs
+
+    def prepare_data(self) -> None:
+        """With `packed`, pack the store once (rank 0) if it changed since the last pack."""
+        if self.packed:
+            store = self._open_store()
+            recs = list(self._usable(store).values())
+            if current_pack(store, recs, self.hop) is None:
+                try:
+                    pack(store, recs, self.hop)
+                except (DataReadError, OSError) as e:
+                    raise DataConfigError(f"packing {self.exp_dir}: {e}") from e
+
+    def setup(self, stage: str | None = None) -> None:
+        """Index the store's finished slices, split them, and (small stores) load them once."""
+        if self.train_items is not None:
+            return
+        store = self._open_store()
+        recs = self._usable(store)
+        reader = None
+        if self.packed:
+            if self.trainer is None:  # no Lightning to call prepare_data first (tests, tools)
+                self.prepare_data()
+            index = current_pack(store, list(recs.values()), self.hop)
+            if index is None:
+                raise DataConfigError(f"{self.exp_dir}: the packed store is missing or stale")
+            reader = PackedReader(store.root, index)
+            frames = {n: index["slices"][n][2] for n in recs}
+            self.dim = int(index["dim"])
+        else:
+            try:
+                frames = {n: slice_frames(store, r, self.hop) for n, r in recs.items()}
+                first = store.path("features", recs[next(iter(frames))])
+                self.dim = int(np.load(first, mmap_mode="r").shape[1])
+            except DataReadError as e:
+                raise DataConfigError(str(e)) from e
         self.speakers = sorted({r.speaker for r in recs.values()})
         self.val_speakers = self._held_out_speakers(self.speakers)
         unseen = sorted(n for n in frames if recs[n].speaker in self.val_speakers)
         seen = sorted(n for n in frames if recs[n].speaker not in self.val_speakers)
         self.train_names, val_names = self._split(seen)
         self.val_names = sorted(val_names + unseen)  # held-out slices and held-out speakers
-        self.lazy = self._is_lazy(frames)
+        self.lazy = self.packed or self._is_lazy(frames)
         mute = self._mute(store) if self.mute_slices else None
         try:
             self.train_items = SplitItems(
@@ -355,6 +272,7 @@ class RVCDataModule(L.LightningDataModule):
                 mute,
                 self.mute_slices,  # silence to learn silence; train only
                 lazy=self.lazy,
+                reader=reader,
             )
             self.val_items = SplitItems(
                 store,
@@ -362,6 +280,7 @@ class RVCDataModule(L.LightningDataModule):
                 [frames[n] for n in self.val_names],
                 self.sample_rate,
                 lazy=self.lazy,
+                reader=reader,
             )
         except DataReadError as e:
             raise DataConfigError(str(e)) from e
@@ -415,7 +334,7 @@ class RVCDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", _EpochBatches(self.train_sampler(), self._current_epoch))
+        return self._loader("train", EpochBatches(self.train_sampler(), self._current_epoch))
 
     def val_dataloader(self) -> DataLoader | list:
         if not len(self.val_items):

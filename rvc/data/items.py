@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from rvc.data.store import FeatureStore, SliceRecord
 from rvc.errors import RVCError
+
+if TYPE_CHECKING:
+    from rvc.data.packed import PackedReader
 
 
 class DataReadError(RVCError, ValueError):
@@ -113,9 +117,15 @@ class SplitItems:
         mute: Item | None = None,
         mutes: int = 0,
         lazy: bool = False,
+        reader: PackedReader | None = None,
     ):
         # only the root travels to loader workers, not the parsed manifest
-        self.store, self.recs, self.sample_rate = FeatureStore(store.root, read=False), recs, sample_rate
+        self.store, self.recs, self.sample_rate = (
+            FeatureStore(store.root, read=False),
+            recs,
+            sample_rate,
+        )
+        self.reader = reader  # a packed store (rvc/data/packed.py): read from its four files
         self.mute, self.n_slices = mute, len(recs)
         self.lengths = np.asarray(list(frames) + [mute.n if mute else 0] * mutes, np.int64)
         self.sids = np.asarray([r.speaker for r in recs] + [0] * mutes, np.int64)
@@ -126,6 +136,8 @@ class SplitItems:
         return len(self.lengths)
 
     def _read(self, i: int, start: int, n: int) -> Item:
+        if self.reader is not None:
+            return self.reader.window(self.recs[i].name, start, n)
         return read_window(self.store, self.recs[i], self.sample_rate, start, n)
 
     def window(self, i: int, start: int, n: int) -> tuple[Item, int]:

@@ -12,31 +12,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from rvc.data.datamodule import (
-    DataConfigError,
-    RVCDataModule,
-    crop_window,
-    padded_frames,
-)
+from rvc.data.batches import padded_frames
+from rvc.data.datamodule import DataConfigError, RVCDataModule
+from rvc.data.items import crop_window
 from rvc.data.sampler import BucketBatchSampler
 from rvc.data.store import FeatureStore
-from rvc.extract.run import run
-from tests.conftest import compose, voiced_clip, write
+from tests.data.conftest import HOP, SR
 
-SR, HOP = 40000, 400
 KEYS = {"phone", "phone_lengths", "pitch", "pitchf", "wave", "wave_lengths", "sid"}
-
-
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory) -> Path:
-    """A store of ~8 slices from two speakers (folders 0 and 1), extracted once."""
-    root = tmp_path_factory.mktemp("dm")
-    voice = root / "voice"
-    for i, (spk, f0) in enumerate([(0, 120.0), (0, 160.0), (1, 210.0), (1, 180.0)]):
-        write(voice / str(spk) / f"c{i}.wav", voiced_clip(SR, f0, seed=i), SR)
-    overrides = ["name=t", f"paths.root={root}", f"inputs=[{voice}]"]
-    run(compose("extract", [*overrides, "f0=pm", "embedder=spectral", "device.num_workers=1"]))
-    return root / "experiments" / "t"
 
 
 def _dm(store_dir: Path, **kw) -> RVCDataModule:

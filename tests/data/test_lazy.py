@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from rvc.data.datamodule import DataConfigError, RVCDataModule
+from rvc.data.items import crop_window
+from rvc.data.packed import PACKED
 from rvc.data.store import FeatureStore
-from tests.data.test_datamodule import (  # noqa: F401  (store_dir: the module's fixture)
-    HOP,
-    SR,
-    _epoch,
-    _equal,
-    _Recorder,
-    _trainer,
-    store_dir,
-)
+from tests.data.conftest import HOP, SR
+from tests.data.test_datamodule import _epoch, _equal, _Recorder, _trainer
 
 
 def _dm(store_dir, **kw) -> RVCDataModule:
@@ -34,10 +31,11 @@ def test_lazy_batches_equal_the_in_memory_ones(store_dir):
     for epoch in (0, 1, 2):
         for (ia, a), (ib, b) in zip(_epoch(held, epoch), _epoch(lazy, epoch), strict=True):
             assert ia == ib and _equal(a, b)
-        odd += sum(  # crops that start on an odd frame take the 20 ms feature path
-            held.train_items.lengths[i] > 128 for idx, _ in _epoch(held, epoch) for i in idx
-        )
-    assert odd > 0
+            for i in ia:
+                odd += (
+                    crop_window(int(held.train_items.lengths[i]), 128, held.seed, epoch, i)[0] % 2
+                )
+    assert odd > 0  # crops that start mid-feature (20 ms) were among them
     for a, b in zip(held.val_dataloader(), lazy.val_dataloader(), strict=True):
         assert _equal(a, b)
 
@@ -83,8 +81,39 @@ def test_held_out_speakers_are_validation_only(store_dir):
     sids = torch.cat([b["sid"] for _, b in _epoch(dm, 0)])
     assert set(sids.tolist()) == {0}  # speaker 1 never trains (mutes are speaker 0)
     drawn = _dm(store_dir, val_speakers=1)
-    assert len(drawn.val_speakers) == 1 and drawn.val_speakers == _dm(store_dir, val_speakers=1).val_speakers
+    assert (
+        len(drawn.val_speakers) == 1
+        and drawn.val_speakers == _dm(store_dir, val_speakers=1).val_speakers
+    )
     with pytest.raises(DataConfigError, match="keep at least one"):
         _dm(store_dir, val_speakers=2)
     with pytest.raises(DataConfigError, match=r"speakers are \[0, 1\] \(no \[7\]\)"):
         _dm(store_dir, val_speakers=[7])
+
+
+def test_packed_store_gives_the_same_batches_and_repacks_when_the_store_changes(
+    store_dir, tmp_path
+):
+    copy = tmp_path / "store"
+    shutil.copytree(store_dir, copy)
+    held, packed = _dm(copy, lazy=False), _dm(copy, packed=True, num_workers=2)
+    index = (copy / PACKED / "index.json").stat().st_mtime_ns
+    assert packed.lazy and packed.train_items.reader is not None
+    loader = packed.train_dataloader()
+    for epoch in (0, 1):
+        packed.epoch = epoch
+        for (_, want), got in zip(_epoch(held, epoch), loader, strict=True):
+            assert _equal(got, want)
+    del loader
+    for a, b in zip(held.val_dataloader(), packed.val_dataloader(), strict=True):
+        assert _equal(a, b)
+    _dm(copy, packed=True)
+    assert (copy / PACKED / "index.json").stat().st_mtime_ns == index  # current: not redone
+    store = FeatureStore(copy)
+    gone = sorted(store.slices)[0]
+    del store.stages["f0"]["done"][gone]  # the store changed: one slice fewer is usable
+    store.save()
+    again = _dm(copy, packed=True)
+    assert gone not in again.train_names + again.val_names
+    with pytest.raises(DataConfigError, match="packed reads windows lazily"):
+        RVCDataModule(str(copy), SR, HOP, packed=True, lazy=False)
