@@ -1,8 +1,10 @@
 """Benchmark the training data path on synthetic stores of growing size; one JSON line each.
 
-For every `--minutes` size and path (`lazy`: windows read from the store by the loader;
-`memory`: every slice held in memory), in a fresh process so peaks do not mix:
-- `setup_s`: DataModule.setup (indexing the store; the memory path also reads it all);
+For every `--minutes` size and path (`lazy`: windows read from the store's files by the
+loader; `packed`: windows read from the packed store, rvc/data/packed.py; `memory`: every slice
+held in memory), in a fresh process so peaks do not mix:
+- `setup_s`: DataModule.setup (indexing the store; the memory path also reads it all; packed
+  also packs it, which a later run skips);
 - `batches_per_s` over one training epoch through a Lightning Trainer with a trivial module,
   so the figure is what the loader can feed: a GPU step slower than 1 / batches_per_s never
   waits on data;
@@ -12,7 +14,7 @@ For every `--minutes` size and path (`lazy`: windows read from the store by the 
 The stores are sparse files (bench/synthetic_store.py), so 10 h costs no disk; their audio is
 silence, which reads as fast as any audio from the page cache.
 
-    python bench/data.py                                 # 10 min, 1 h, 10 h; lazy and memory
+    python bench/data.py                                 # 10 min, 1 h, 10 h; lazy, packed, memory
     python bench/data.py --minutes 600 --paths lazy --workers 2
 """
 
@@ -30,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def measure(root: str, lazy: bool, workers: int, batch_size: int) -> dict:
+def measure(root: str, path: str, workers: int, batch_size: int) -> dict:
     """One epoch of the store at `root` through a Trainer; figures of this process."""
     import lightning as L
     import psutil
@@ -53,7 +55,7 @@ def measure(root: str, lazy: bool, workers: int, batch_size: int) -> dict:
 
     t0 = time.perf_counter()
     dm = RVCDataModule(root, 40000, 400, batch_size=batch_size, num_workers=workers,
-                       lazy=lazy, val_slices=2)  # fmt: skip
+                       lazy=path != "memory", packed=path == "packed", val_slices=2)  # fmt: skip
     dm.setup("fit")
     setup_s = time.perf_counter() - t0
     module, proc = Trivial(), psutil.Process()
@@ -119,7 +121,12 @@ def run_one(minutes: float, path: str, workers: int, batch_size: int, tmp: Path)
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--minutes", type=float, nargs="+", default=[10, 60, 600])
-    p.add_argument("--paths", nargs="+", default=["lazy", "memory"], choices=["lazy", "memory"])
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        default=["lazy", "packed", "memory"],
+        choices=["lazy", "memory", "packed"],
+    )
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--memory-max-minutes", type=float, default=60,
@@ -127,7 +134,7 @@ def main() -> None:
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(json.dumps(measure(a.child, a.paths[0] == "lazy", a.workers, a.batch_size)))
+        print(json.dumps(measure(a.child, a.paths[0], a.workers, a.batch_size)))
         return
     from rvc.utils.device import cpu_description
 
@@ -137,7 +144,7 @@ def main() -> None:
                 if path == "memory" and minutes > a.memory_max_minutes:
                     continue
                 row = run_one(minutes, path, a.workers, a.batch_size, Path(tmp))
-                print(json.dumps({**row, "cpu": cpu_description()}), flush=True)
+                print(json.dumps({"bench": "data", **row, "cpu": cpu_description()}), flush=True)
 
 
 if __name__ == "__main__":

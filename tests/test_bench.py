@@ -29,3 +29,14 @@ def test_bench_script_prints_its_json_row(args, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     row = json.loads(done.stdout.strip().splitlines()[-1])
     assert row["bench"] == args[0].removesuffix(".py") and row["cpu"] and "kernels" in row
+
+
+@pytest.mark.slow
+def test_data_bench_prints_a_row_per_path():
+    done = subprocess.run([sys.executable, "data.py", "--minutes", "1"], cwd=BENCH,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert [r["path"] for r in rows] == ["lazy", "packed", "memory"]
+    assert all(r["bench"] == "data" and r["cpu"] and r["batches"] > 0 for r in rows)
+    assert [r["lazy"] for r in rows] == [True, True, False]
