@@ -86,6 +86,60 @@ def split_names(
     return [s for s in names if s not in val], [s for s in names if s in val]
 
 
+def usable_slices(store: FeatureStore, min_slices: int = 1) -> dict[str, SliceRecord]:
+    """The store's slices with both F0 and features done, by name (sorted)."""
+    done = {s: store.stages.get(s, {}).get("done", {}) for s in ("f0", "features")}
+    recs = {
+        n: r
+        for n, r in sorted(store.slices.items())
+        if all(d.get(n) == r.sha for d in done.values())
+    }
+    if not recs:
+        raise DataConfigError(
+            f"{store.root}: no slices with both F0 and features; run extract.py "
+            f"(stages slice, f0, features) first"
+        )
+    if len(recs) < min_slices:
+        raise DataConfigError(
+            f"{store.root}: only {len(recs)} usable slices, need at least "
+            f"data.min_slices={min_slices}; add more audio and re-run extract.py"
+        )
+    return recs
+
+
+def held_out_speakers(speakers: list[int], val_speakers: int | list[int], seed: int) -> list[int]:
+    """`val_speakers`: a count (drawn with the seed) or a list of ids kept out of training."""
+    if isinstance(val_speakers, int):
+        if val_speakers <= 0:
+            return []
+        if val_speakers >= len(speakers):
+            raise DataConfigError(
+                f"data.val_speakers={val_speakers} would hold out all {len(speakers)} speakers; "
+                "keep at least one for training"
+            )
+        perm = np.random.default_rng((seed, 1)).permutation(len(speakers))
+        return sorted(speakers[i] for i in perm[:val_speakers])
+    ids = sorted({int(s) for s in val_speakers})
+    unknown = [s for s in ids if s not in speakers]
+    if unknown or len(ids) >= len(speakers):
+        raise DataConfigError(
+            f"data.val_speakers={ids}: the store's speakers are {speakers}"
+            + (f" (no {unknown})" if unknown else "; keep at least one for training")
+        )
+    return ids
+
+
+def split_slices(
+    recs: dict[str, SliceRecord], val_slices: float | int, seed: int, val_speakers=0
+) -> tuple[list[str], list[str], list[int]]:
+    """(train, val, held-out speakers): held-out slices of the training speakers, plus every
+    slice of the held-out speakers. Training and evaluation both split with this."""
+    held = held_out_speakers(sorted({r.speaker for r in recs.values()}), val_speakers, seed)
+    seen = sorted(n for n, r in recs.items() if r.speaker not in held)
+    train, val = split_names(seen, val_slices, seed)
+    return train, sorted(val + [n for n, r in recs.items() if r.speaker in held]), held
+
+
 class RVCDataModule(L.LightningDataModule):
     """Slices of one feature store (`exp_dir`), split into train/val, as padded batches."""
 
@@ -167,31 +221,6 @@ class RVCDataModule(L.LightningDataModule):
             0,
         )
 
-    def _split(self, names: list[str]) -> tuple[list[str], list[str]]:
-        return split_names(names, self.val_slices, self.seed)
-
-    def _held_out_speakers(self, speakers: list[int]) -> list[int]:
-        """`val_speakers`: a count (drawn with the seed) or a list of ids kept out of training."""
-        opt = self.val_speakers_option
-        if isinstance(opt, int):
-            if opt <= 0:
-                return []
-            if opt >= len(speakers):
-                raise DataConfigError(
-                    f"data.val_speakers={opt} would hold out all {len(speakers)} speakers; "
-                    "keep at least one for training"
-                )
-            perm = np.random.default_rng((self.seed, 1)).permutation(len(speakers))
-            return sorted(speakers[i] for i in perm[:opt])
-        ids = sorted({int(s) for s in opt})
-        unknown = [s for s in ids if s not in speakers]
-        if unknown or len(ids) >= len(speakers):
-            raise DataConfigError(
-                f"data.val_speakers={ids}: the store's speakers are {speakers}"
-                + (f" (no {unknown})" if unknown else "; keep at least one for training")
-            )
-        return ids
-
     def _is_lazy(self, frames: dict[str, int]) -> bool:
         """`lazy=auto`: hold the slices in memory while they take under `lazy_above_gb`."""
         if self.lazy_option != "auto":
@@ -201,31 +230,11 @@ class RVCDataModule(L.LightningDataModule):
         per_frame = self.hop * 4 + 4 + 2 + self.dim  # audio f32, F0 f32, pitch i16, feats f16/2
         return sum(frames.values()) * per_frame > self.lazy_above_gb * 2**30
 
-    def _usable(self, store: FeatureStore) -> dict[str, SliceRecord]:
-        """The store's slices with both F0 and features done, by name (sorted)."""
-        done = {s: store.stages.get(s, {}).get("done", {}) for s in ("f0", "features")}
-        recs = {
-            n: r
-            for n, r in sorted(store.slices.items())
-            if all(d.get(n) == r.sha for d in done.values())
-        }
-        if not recs:
-            raise DataConfigError(
-                f"{self.exp_dir}: no slices with both F0 and features; run extract.py "
-                f"(stages slice, f0, features) first"
-            )
-        if len(recs) < self.min_slices:
-            raise DataConfigError(
-                f"{self.exp_dir}: only {len(recs)} usable slices, need at least "
-                f"data.min_slices={self.min_slices}; add more audio and re-run extract.py"
-            )
-        return recs
-
     def prepare_data(self) -> None:
         """With `packed`, pack the store once (rank 0) if it changed since the last pack."""
         if self.packed:
             store = self._open_store()
-            recs = list(self._usable(store).values())
+            recs = list(usable_slices(store, self.min_slices).values())
             if current_pack(store, recs, self.hop) is None:
                 try:
                     pack(store, recs, self.hop)
@@ -237,7 +246,7 @@ class RVCDataModule(L.LightningDataModule):
         if self.train_items is not None:
             return
         store = self._open_store()
-        recs = self._usable(store)
+        recs = usable_slices(store, self.min_slices)
         reader = None
         if self.packed:
             if self.trainer is None:  # no Lightning to call prepare_data first (tests, tools)
@@ -256,11 +265,12 @@ class RVCDataModule(L.LightningDataModule):
             except DataReadError as e:
                 raise DataConfigError(str(e)) from e
         self.speakers = sorted({r.speaker for r in recs.values()})
-        self.val_speakers = self._held_out_speakers(self.speakers)
-        unseen = sorted(n for n in frames if recs[n].speaker in self.val_speakers)
-        seen = sorted(n for n in frames if recs[n].speaker not in self.val_speakers)
-        self.train_names, val_names = self._split(seen)
-        self.val_names = sorted(val_names + unseen)  # held-out slices and held-out speakers
+        try:
+            self.train_names, self.val_names, self.val_speakers = split_slices(
+                recs, self.val_slices, self.seed, self.val_speakers_option
+            )
+        except ValueError as e:
+            raise DataConfigError(str(e)) from e
         self.lazy = self.packed or self._is_lazy(frames)
         mute = self._mute(store) if self.mute_slices else None
         try:

@@ -112,16 +112,16 @@ def score(
 
 
 def heldout_slices(
-    exp_dir: Path, val_slices: float | int, seed: int, limit: int
+    exp_dir: Path, val_slices: float | int, seed: int, limit: int, val_speakers=0
 ) -> tuple[list, list]:
     """(held-out records, training records) of a store, split as training split them."""
-    from rvc.data.datamodule import split_names
+    from rvc.data.datamodule import split_slices, usable_slices
     from rvc.data.store import FeatureStore
 
     store = FeatureStore(exp_dir)
-    names = sorted(store.slices)
-    train, val = split_names(names, val_slices, seed)
-    return store, [store.slices[n] for n in val[:limit]], [store.slices[n] for n in train]
+    recs = usable_slices(store)
+    train, val, _ = split_slices(recs, val_slices, seed, val_speakers)
+    return store, [recs[n] for n in val[:limit]], [recs[n] for n in train]
 
 
 def evaluate(
@@ -134,6 +134,7 @@ def evaluate(
     val_slices: float | int = 0.1,
     seed: int = 1234,
     max_items: int = 8,
+    val_speakers: int | list[int] = 0,
     target_clips: int = 5,
     progress: bool = True,
 ) -> Report:
@@ -148,7 +149,9 @@ def evaluate(
     jobs: list[tuple[str, str, np.ndarray, np.ndarray | None]] = []
     refs: list[np.ndarray] = []
     if exp_dir is not None:
-        store, held, train = heldout_slices(Path(exp_dir), val_slices, seed, max_items)
+        store, held, train = heldout_slices(
+            Path(exp_dir), val_slices, seed, max_items, val_speakers
+        )
         refs = [sf.read(store.path("sliced", r), dtype="float32")[0] for r in train[:target_clips]]
         for rec in held:
             src = sf.read(store.path("sliced16k", rec), dtype="float32")[0]

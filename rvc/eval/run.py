@@ -32,6 +32,7 @@ def run(cfg: DictConfig) -> tuple[Report, Path]:
         report = evaluate(
             conv, exp_dir, [str(i) for i in cfg.inputs], opts, cfg.out_dir, instantiate(cfg.metric_f0),
             val_slices=cfg.val_slices, seed=cfg.seed, max_items=cfg.max_items,
+            val_speakers=cfg.get("val_speakers", 0),
             target_clips=cfg.target_clips,
         )  # fmt: skip
     except (ConverterLoadError, ValueError, OSError) as e:
