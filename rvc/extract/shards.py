@@ -199,11 +199,14 @@ def _check_alike(stores: dict[Shard, FeatureStore]) -> None:
         key = _differs(want, have, "")
         if key is not None:
             key = key.lstrip(".")
-            if key == "params.shard.inputs":
-                files = (first.params["shard"].get("files"), store.params["shard"].get("files"))
-                what = f"the inputs listed {files[1]} files, not {files[0]}"
-            else:
-                what = f"{_lookup(have, key)}, not {_lookup(want, key)}"
+            if key == "params.shard.inputs":  # either may be the stale one: name both
+                files = [st.params["shard"].get("files") for st in (first, store)]
+                raise ExtractError(
+                    f"shards {ref} and {s} listed other inputs at params.shard.inputs "
+                    f"({files[0]} and {files[1]} files): rerun with the same inputs= each shard "
+                    "that ran before they changed, then merge again"
+                )
+            what = f"{_lookup(have, key)}, not {_lookup(want, key)}"
             raise ExtractError(
                 f"shard {s} differs from shard {ref} at {key} ({what}): rerun shard {s} with "
                 f"the options and inputs of the others, then merge again"

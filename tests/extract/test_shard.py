@@ -124,7 +124,9 @@ def test_an_added_input_joins_one_shard_and_moves_no_other(tmp_path, corpus):
     assert grown.ingested == 1 and grown.reused == 2
     # the other shard has not seen the new inputs yet: merging now would lose the new file
     other = f"{1 - owner}/2"
-    with pytest.raises(ExtractError, match=rf"shard {other} differs .* params\.shard\.inputs"):
+    files = "5 and 4" if owner == 0 else "4 and 5"  # shard 0/2's count first
+    listed = rf"shards 0/2 and 1/2 listed other inputs at params\.shard\.inputs \({files} files\)"
+    with pytest.raises(ExtractError, match=listed):
         run(_cfg(tmp_path, [corpus], "shard=merge"))
     rerun = run(_cfg(tmp_path, [corpus, extra], f"shard={other}"))
     assert rerun.ingested == 0 and rerun.reused == 2  # nothing moved into or out of it
@@ -164,6 +166,36 @@ def test_a_killed_shard_reruns_only_its_unfinished_slices(tmp_path, corpus, whol
         assert {n: t for n, t in now.items() if n != lost} == {
             n: t for n, t in kept[kind].items() if n != lost
         }
+    assert_same_store(run(_cfg(tmp_path, [corpus], "shard=merge")).store, whole)
+
+
+def test_a_shard_interrupted_in_a_stage_resumes_there(tmp_path, corpus, whole, monkeypatch):
+    real = features.BATCH_FNS["f0"]
+    computed: list[str] = []
+
+    def count(model, st, recs, audios=None):
+        computed.extend(r.name for r in recs)
+        return real(model, st, recs, audios)
+
+    def dies(model, st, recs, audios=None):
+        if computed:  # the second batch: as Ctrl-C, or a kill, in the middle of the stage
+            raise KeyboardInterrupt
+        return count(model, st, recs, audios)
+
+    monkeypatch.setitem(features.BATCH_FNS, "f0", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path, [corpus], "shard=0/2", "device.batch_size=1"))
+    store = FeatureStore(_exp(tmp_path) / "shards" / "0of2")
+    assert set(store.stages["f0"]["done"]) == set(computed) and len(store.slices) > 1
+    assert not store.params["shard"]["finished"] and "features" not in store.stages
+    first, mtime = computed[0], store.path("f0", store.slices[computed[0]]).stat().st_mtime_ns
+
+    computed.clear()
+    monkeypatch.setitem(features.BATCH_FNS, "f0", count)
+    again = run(_cfg(tmp_path, [corpus], "shard=0/2"))
+    assert again.ingested == 0 and set(computed) == set(store.slices) - {first}
+    assert again.store.path("f0", again.store.slices[first]).stat().st_mtime_ns == mtime
+    run(_cfg(tmp_path, [corpus], "shard=1/2"))
     assert_same_store(run(_cfg(tmp_path, [corpus], "shard=merge")).store, whole)
 
 
