@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -258,17 +258,20 @@ def _place(src: Path, dst: Path) -> bool:
             return False
 
 
-def _union(
-    stores: dict[Shard, FeatureStore], main: FeatureStore
-) -> tuple[
-    dict[str, SourceRecord], dict[str, SliceRecord], dict[str, dict], list[tuple[Path, Path, str]]
-]:
+@dataclass
+class _Union:
     """Every shard's records, and the (shard file, merged file, slice) of each file to place."""
-    sources: dict[str, SourceRecord] = {}
-    slices: dict[str, SliceRecord] = {}
-    done: dict[str, dict[str, str]] = {st: {} for st in next(iter(stores.values())).stages}
+
+    sources: dict[str, SourceRecord] = field(default_factory=dict)
+    slices: dict[str, SliceRecord] = field(default_factory=dict)
+    done: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> {slice: sha}
+    plan: list[tuple[Path, Path, str]] = field(default_factory=list)
+
+
+def _union(stores: dict[Shard, FeatureStore], main: FeatureStore) -> _Union:
+    out = _Union(done={st: {} for st in next(iter(stores.values())).stages})
+    sources, slices, done, plan = out.sources, out.slices, out.done, out.plan
     owner: dict[str, Shard] = {}
-    plan = []
     for s, st in stores.items():
         for path, rec in st.sources.items():
             if path in sources:
@@ -294,7 +297,7 @@ def _union(
                         f"shard={s} (it redoes only that), then merge again"
                     )
                 plan.append((src, main.path(kind, rec), name))
-    return sources, slices, done, plan
+    return out
 
 
 def _merge_locked(root: Path, stores: dict[Shard, FeatureStore]) -> ExtractResult:
@@ -305,7 +308,8 @@ def _merge_locked(root: Path, stores: dict[Shard, FeatureStore]) -> ExtractResul
     except ValueError as e:
         raise ExtractError(str(e)) from e
     main.clean_temp()
-    sources, slices, done, plan = _union(stores, main)
+    merged = _union(stores, main)
+    sources, slices, done, plan = merged.sources, merged.slices, merged.done, merged.plan
     old = dict(main.slices)
     changing = [(src, dst, name) for src, dst, name in plan if not _same(src, dst)]
     mute_changing = mute is not None and not _same(mute, main.mute_path())

@@ -15,7 +15,7 @@ from rvc.data.datamodule import open_store
 from rvc.data.store import FeatureStore, hold
 from rvc.extract import features
 from rvc.extract.run import ExtractError, run
-from rvc.extract.shards import Shard
+from rvc.extract.shards import Shard, parse
 from tests.conftest import compose, voiced_clip, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +137,7 @@ def test_an_added_input_joins_one_shard_and_moves_no_other(tmp_path, corpus):
     assert merged.stage_complete("f0") and merged.stage_complete("features")
 
 
+@pytest.mark.slow  # the interrupted shard below covers the same ground, in one stage
 def test_a_killed_shard_reruns_only_its_unfinished_slices(tmp_path, corpus, whole, monkeypatch):
     shard0, _ = _two_shards(tmp_path, [corpus])
     # what kill -9 in the model stages leaves: done records missing, the shard unfinished
@@ -182,12 +183,15 @@ def test_a_shard_interrupted_in_a_stage_resumes_there(tmp_path, corpus, whole, m
             raise KeyboardInterrupt
         return count(model, st, recs, audios)
 
+    run(_cfg(tmp_path, [corpus], "shard=1/2"))
     monkeypatch.setitem(features.BATCH_FNS, "f0", dies)
     with pytest.raises(KeyboardInterrupt):
         run(_cfg(tmp_path, [corpus], "shard=0/2", "device.batch_size=1"))
     store = FeatureStore(_exp(tmp_path) / "shards" / "0of2")
     assert set(store.stages["f0"]["done"]) == set(computed) and len(store.slices) > 1
     assert not store.params["shard"]["finished"] and "features" not in store.stages
+    with pytest.raises(ExtractError, match=r"shard 0/2 did not finish .* rerun extract\.py"):
+        run(_cfg(tmp_path, [corpus], "shard=merge"))
     first, mtime = computed[0], store.path("f0", store.slices[computed[0]]).stat().st_mtime_ns
 
     computed.clear()
@@ -195,7 +199,6 @@ def test_a_shard_interrupted_in_a_stage_resumes_there(tmp_path, corpus, whole, m
     again = run(_cfg(tmp_path, [corpus], "shard=0/2"))
     assert again.ingested == 0 and set(computed) == set(store.slices) - {first}
     assert again.store.path("f0", again.store.slices[first]).stat().st_mtime_ns == mtime
-    run(_cfg(tmp_path, [corpus], "shard=1/2"))
     assert_same_store(run(_cfg(tmp_path, [corpus], "shard=merge")).store, whole)
 
 
@@ -241,6 +244,17 @@ def test_merge_names_missing_locked_and_mismatched_shards(tmp_path, corpus):
     merge_error(r"shard 1/2: mute/features\.npy differs from shard 0/2's")
     (_exp(tmp_path) / "shards" / "2of3").mkdir()
     merge_error(r"shards of 2 and 3 jobs; merge one sharding")
+
+
+def test_a_shard_sweep_parses_and_composes_for_slurm():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweep = OverridesParser.create().parse_override("shard=0/8,1/8,7/8")
+    values = list(sweep.sweep_string_iterator())  # what each job of `-m` gets
+    assert values == ["0/8", "1/8", "7/8"] and parse(values[2]) == Shard(7, 8)
+    over = ["name=x", "inputs=[a.wav]", "shard=7/8", "hydra/launcher=slurm"]
+    cfg = compose("extract", [*over, "hydra.launcher.gpus_per_node=1"], return_hydra_config=True)
+    assert cfg.shard == "7/8" and cfg.hydra.launcher.tasks_per_node == 1  # one writer a shard
 
 
 @pytest.mark.slow
