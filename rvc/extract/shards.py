@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 MERGE = "merge"
 _SHARD = re.compile(r"(\d+)/(\d+)")
 _SHARD_DIR = re.compile(r"(\d+)of(\d+)")
+_STAGE_OF = {kind: stage for stage, kinds in STAGE_DIRS.items() for kind in kinds}
 # silence features of two shards: bit-equal on one kind of device; another GPU may round an
 # fp16 value differently (the same tolerance as tests/extract/test_run.py's device shards)
 _MUTE_TOL = {"atol": 5e-3, "rtol": 1e-2}
@@ -260,12 +261,12 @@ def _place(src: Path, dst: Path) -> bool:
 
 @dataclass
 class _Union:
-    """Every shard's records, and the (shard file, merged file, slice) of each file to place."""
+    """Every shard's records, and (shard file, merged file, slice, kind) of each file to place."""
 
     sources: dict[str, SourceRecord] = field(default_factory=dict)
     slices: dict[str, SliceRecord] = field(default_factory=dict)
     done: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> {slice: sha}
-    plan: list[tuple[Path, Path, str]] = field(default_factory=list)
+    plan: list[tuple[Path, Path, str, str]] = field(default_factory=list)  # ..., kind
 
 
 def _union(stores: dict[Shard, FeatureStore], main: FeatureStore) -> _Union:
@@ -296,7 +297,7 @@ def _union(stores: dict[Shard, FeatureStore], main: FeatureStore) -> _Union:
                         f"shard {s}: {src} is recorded but missing: rerun extract.py with "
                         f"shard={s} (it redoes only that), then merge again"
                     )
-                plan.append((src, main.path(kind, rec), name))
+                plan.append((src, main.path(kind, rec), name, kind))
     return out
 
 
@@ -311,19 +312,24 @@ def _merge_locked(root: Path, stores: dict[Shard, FeatureStore]) -> ExtractResul
     merged = _union(stores, main)
     sources, slices, done, plan = merged.sources, merged.slices, merged.done, merged.plan
     old = dict(main.slices)
-    changing = [(src, dst, name) for src, dst, name in plan if not _same(src, dst)]
+    changing = [p for p in plan if not _same(p[0], p[1])]
     mute_changing = mute is not None and not _same(mute, main.mute_path())
-    replaced = {name for *_, name in changing} & set(old)
-    if replaced or (mute_changing and main.stages.get("features", {}).get("mute")):
-        # the old manifest must not vouch for files replaced below if the merge is killed
-        for name in replaced:
+    # the old manifest must not vouch for a file replaced below, should the merge be killed
+    vouched = False
+    for _, _, name, kind in changing:
+        stage = _STAGE_OF.get(kind)
+        if stage is None and name in main.slices:  # new audio: nothing of the slice holds
             main.slices.pop(name)
             for st in main.stages.values():
                 st.get("done", {}).pop(name, None)
-        if mute_changing:
-            main.stages.get("features", {}).pop("mute", None)
+            vouched = True
+        elif stage is not None and main.stages.get(stage, {}).get("done", {}).pop(name, None):
+            vouched = True
+    if mute_changing and main.stages.get("features", {}).pop("mute", None):
+        vouched = True
+    if vouched:
         main.save()
-    linked = sum(_place(src, dst) for src, dst, _ in changing)
+    linked = sum(_place(src, dst) for src, dst, *_ in changing)
     if mute_changing:
         _place(mute, main.mute_path())
 

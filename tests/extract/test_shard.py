@@ -13,7 +13,7 @@ import soundfile as sf
 
 from rvc.data.datamodule import open_store
 from rvc.data.store import FeatureStore, hold
-from rvc.extract import features
+from rvc.extract import features, shards
 from rvc.extract.run import ExtractError, run
 from rvc.extract.shards import Shard, parse
 from tests.conftest import compose, voiced_clip, write
@@ -209,6 +209,45 @@ def test_a_shard_without_sources_finishes_empty_and_merges(tmp_path, corpus, who
     merged = run(_cfg(tmp_path, [clip], "shard=merge")).store
     assert set(merged.slices) == set(full.slices) and merged.stage_complete("features")
     assert merged.load_mute_features().shape == whole.load_mute_features().shape
+
+
+def test_merge_copies_where_links_fail_and_a_killed_merge_vouches_for_no_new_file(
+    tmp_path, corpus, monkeypatch
+):
+    def no_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    with monkeypatch.context() as m:
+        m.setattr(shards.os, "link", no_links)
+        parts = _two_shards(tmp_path, [corpus], "stages=[slice,f0]")
+        merged = run(_cfg(tmp_path, [corpus], "shard=merge")).store
+        inodes = {n: merged.path("f0", r).stat().st_ino for n, r in merged.slices.items()}
+        for n, r in merged.slices.items():
+            shard_file = next(p for p in parts if n in p.slices).path("f0", r)
+            assert not shard_file.samefile(merged.path("f0", r))
+            assert shard_file.read_bytes() == merged.path("f0", r).read_bytes()
+        again = run(_cfg(tmp_path, [corpus], "shard=merge")).store  # copies kept, not redone
+        assert {n: again.path("f0", r).stat().st_ino for n, r in again.slices.items()} == inodes
+
+    old = {n: merged.path("f0", r).read_bytes() for n, r in merged.slices.items()}
+    _two_shards(tmp_path, [corpus], "stages=[slice,f0]", "f0.f0_max=100")
+    real, placed = shards._place, []
+
+    def dies(src, dst):
+        if len(placed) == 3:
+            raise KeyboardInterrupt  # a kill in the middle of placing the new F0 files
+        placed.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(shards, "_place", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path, [corpus], "shard=merge"))
+    killed = FeatureStore(_exp(tmp_path))
+    assert set(killed.slices) == set(merged.slices) and not killed.stages["f0"]["done"]
+    assert any(killed.path("f0", r).read_bytes() != old[n] for n, r in killed.slices.items())
+    monkeypatch.setattr(shards, "_place", real)
+    done = run(_cfg(tmp_path, [corpus], "shard=merge")).store
+    assert done.stage_complete("f0") and done.stages["f0"]["config"]["f0_max"] == 100
 
 
 @pytest.mark.parametrize("value", ["2/2", "0/0", "-1/2", "1", "0/2/4", "a/b", "0of2", "half"])
