@@ -11,16 +11,33 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from rvc.data import audit
 from rvc.data.datamodule import open_store
 from rvc.data.store import FeatureStore, hold
 from rvc.extract import features, shards
 from rvc.extract.run import ExtractError, run
 from rvc.extract.shards import Shard, parse
+from rvc.utils.atomic import write_json
 from tests.conftest import compose, voiced_clip, write
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["f0=pm", "embedder=spectral", "device.num_workers=1"]
 KINDS = ("f0", "f0c", "features")
+
+
+@pytest.fixture(autouse=True)
+def json_audit(request, monkeypatch):
+    """audit.json without the plots, which cost most of a run this small; a test that asks for
+    `plots` draws them."""
+    if "plots" not in request.fixturenames:
+        monkeypatch.setattr(
+            audit, "save_audit", lambda st, a: write_json(st.root / "audit.json", a)
+        )
+
+
+@pytest.fixture
+def plots() -> None:
+    """The real audit, plots too (see json_audit)."""
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +99,7 @@ def _two_shards(root: Path, inputs: list[Path], *extra: str) -> list[FeatureStor
     return [run(_cfg(root, inputs, f"shard={s}", *extra)).store for s in ("0/2", "1/2")]
 
 
-def test_two_shards_then_merge_equal_one_run(tmp_path, corpus, whole):
+def test_two_shards_then_merge_equal_one_run(tmp_path, corpus, whole, plots):
     # an older unsharded run in the experiment folder, over one file more: the merge replaces it
     extra = tmp_path / "extra"
     write(extra / "old.wav", voiced_clip(40000, 300.0, segments=(1.4,), seed=9), 40000)
