@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -23,6 +23,9 @@ from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
 from rvc.formats import file_sha256
 from rvc.utils.device import extract_devices, inference_dtype
+
+if TYPE_CHECKING:
+    from rvc.extract.shards import Shard
 
 log = logging.getLogger(__name__)
 STAGES = ("slice", "f0", "features")
@@ -223,7 +226,7 @@ def _run_locked(
     params: SliceParams,
     devices: list[str],
     precision: str,
-    shard: Any = None,  # shards.Shard
+    shard: Shard | None = None,
 ) -> ExtractResult:
     store.clean_temp()
     if shard:
