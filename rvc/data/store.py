@@ -11,6 +11,8 @@ Layout (everything below `root`)::
     mute/features.npy          the embedder's features of 3 s of silence (training's mute slices)
     audit.json, audit.png      the dataset audit
     .lock                      held by the run writing the store (rvc/data/writer_lock.py)
+    shards/<i>of<n>/           stores of a sharded extraction, each one complete like this one,
+                               that `shard=merge` joins into this one (rvc/extract/shards.py)
 
 The manifest is the single source of truth: a slice or stage output counts as done only once
 the manifest records it, and the manifest is rewritten atomically after each unit of work, so
@@ -35,6 +37,8 @@ from rvc.utils import atomic
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 STAGE_DIRS = {"f0": ("f0", "f0c"), "features": ("features",)}
+SLICE_KINDS = ("sliced", "sliced16k", "f0", "f0c", "features")  # a slice's files, by folder
+SHARDS_DIR = "shards"  # other writers' stores inside this one: not this store's files
 # knobs that change how fast a stage runs, never what it writes: changing them reuses outputs
 RUNTIME_KEYS = frozenset({"batch_size", "device", "devices", "num_workers"})
 
@@ -131,8 +135,9 @@ class FeatureStore:
     def clean_temp(self) -> None:
         """Remove temp files a killed run left behind (finished files are never temp)."""
         if self.root.exists():
+            shards = self.root / SHARDS_DIR  # a shard's run may be writing there right now
             for p in self.root.rglob(".*"):
-                if p.is_file() and p.name.count(".") >= 2:
+                if p.is_file() and p.name.count(".") >= 2 and not p.is_relative_to(shards):
                     p.unlink(missing_ok=True)
 
     # ---- paths ----------------------------------------------------------------------------
@@ -172,7 +177,7 @@ class FeatureStore:
             rec = self.slices.pop(name, None)
             if rec is None:
                 continue
-            for kind in ("sliced", "sliced16k", "f0", "f0c", "features"):
+            for kind in SLICE_KINDS:
                 self.path(kind, rec).unlink(missing_ok=True)
             for st in self.stages.values():
                 st.get("done", {}).pop(name, None)

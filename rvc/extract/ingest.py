@@ -62,6 +62,12 @@ class SliceParams:
                 raise ValueError(f"slicing.{name} must be >= 0, not {getattr(self, name)}")
 
 
+def source_tag(path: str | Path) -> str:
+    """The 4 hex digits of a source's path in its slice names; also picks its extraction shard
+    (rvc/extract/shards.py), so sources whose names could collide share a shard."""
+    return short_sha256(str(path).encode(), 4)
+
+
 def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
     """Stable, unique slice name.
 
@@ -69,8 +75,7 @@ def slice_name(path: Path, content_hash: str, params_hash: str, k: int) -> str:
     files in two folders (two speakers) stay apart.
     """
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem)[:40].strip("-") or "audio"
-    where = short_sha256(str(path).encode(), 4)
-    return f"{stem}_{content_hash[:8]}{where}{params_hash[:4]}_{k:04d}"
+    return f"{stem}_{content_hash[:8]}{source_tag(path)}{params_hash[:4]}_{k:04d}"
 
 
 def _ranges(audio: np.ndarray, p: SliceParams) -> list[tuple[int, int]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -22,6 +23,9 @@ from rvc.extract import features
 from rvc.extract.ingest import SliceParams, ingest_source
 from rvc.formats import file_sha256
 from rvc.utils.device import extract_devices, inference_dtype
+
+if TYPE_CHECKING:
+    from rvc.extract.shards import Shard
 
 log = logging.getLogger(__name__)
 STAGES = ("slice", "f0", "features")
@@ -65,11 +69,16 @@ def speaker_of(path: Path, root: Path | None = None) -> int:
 
 
 def collect_sources(
-    inputs: list[Any], downloads: Path, failed: dict[str, str] | None = None
+    inputs: list[Any],
+    downloads: Path,
+    failed: dict[str, str] | None = None,
+    mine: Callable[[str], bool] | None = None,
 ) -> list[Source]:
     """Expand files, folders, globs and URLs (with optional per-input trim) into sources.
 
     URLs that cannot be downloaded are reported in `failed` (url → reason) and skipped.
+    `mine` (a shard's filter) keeps the sources it accepts: URLs asked before their download
+    (a shard fetches only its own), files by resolved path.
     """
     failed = {} if failed is None else failed
     sources: dict[Path, Source] = {}
@@ -80,6 +89,8 @@ def collect_sources(
             spec, start, end = item, None, None
         spec = str(spec)
         if audio_url.is_url(spec):
+            if mine is not None and not mine(spec.strip()):
+                continue
             try:
                 paths = [audio_url.download(spec, downloads)]
             except (audio_url.DownloadError, ImportError) as e:
@@ -96,7 +107,8 @@ def collect_sources(
         root = Path(spec).resolve() if Path(spec).is_dir() else None
         for p in paths:
             p = Path(p).resolve()
-            sources[p] = Source(p, speaker_of(p, root), start, end)
+            if mine is None or audio_url.is_url(spec) or mine(str(p)):
+                sources[p] = Source(p, speaker_of(p, root), start, end)
     return list(sources.values())
 
 
@@ -182,7 +194,13 @@ def _slice_params(cfg: DictConfig) -> SliceParams:
 
 
 def run(cfg: DictConfig) -> ExtractResult:
-    """Run the extraction stages named in `cfg.stages` over `cfg.inputs` into the store."""
+    """Run the extraction stages named in `cfg.stages` over `cfg.inputs` into the store (or
+    `cfg.shard`'s part of them into the shard's store; `shard=merge` joins the shards')."""
+    from rvc.extract import shards  # here: shards.py imports this module
+
+    shard = shards.parse(cfg.get("shard"))
+    if shard == shards.MERGE:
+        return shards.merge(cfg.paths.exp_dir)
     unknown = set(cfg.stages) - set(STAGES)
     if unknown:
         raise ExtractError(f"unknown stages {sorted(unknown)}; choose from {list(STAGES)}")
@@ -194,24 +212,41 @@ def run(cfg: DictConfig) -> ExtractResult:
     except (RuntimeError, ValueError) as e:
         raise ExtractError(str(e)) from e
 
-    store = FeatureStore(cfg.paths.exp_dir)
+    store = FeatureStore(shard.root(cfg.paths.exp_dir) if shard else cfg.paths.exp_dir)
     try:
         with store.lock():
-            return _run_locked(cfg, store, params, devices, precision)
+            return _run_locked(cfg, store, params, devices, precision, shard)
     except StoreLockedError as e:
         raise ExtractError(str(e)) from e
 
 
 def _run_locked(
-    cfg: DictConfig, store: FeatureStore, params: SliceParams, devices: list[str], precision: str
+    cfg: DictConfig,
+    store: FeatureStore,
+    params: SliceParams,
+    devices: list[str],
+    precision: str,
+    shard: Shard | None = None,
 ) -> ExtractResult:
     store.clean_temp()
+    if shard:
+        shard.begin(store)
     ingested = reused = 0
     if "slice" in cfg.stages:
-        store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
+        store.params.update(sample_rate=params.sample_rate, slice=asdict(params))
         inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
         failed_urls: dict[str, str] = {}
-        sources = collect_sources(inputs, Path(cfg.paths.downloads), failed_urls)
+        seen: set[str] = set()
+
+        def mine(key: str) -> bool:
+            seen.add(key)
+            return shard.owns(key)
+
+        sources = collect_sources(
+            inputs, Path(cfg.paths.downloads), failed_urls, mine if shard else None
+        )
+        if shard:
+            shard.saw(store, seen)
         for url, reason in failed_urls.items():
             store.put_source(SourceRecord(url, 0, "", "", status="failed", reason=reason), [])
         # files no longer among the inputs leave the store, with their slices and features
@@ -228,7 +263,9 @@ def _run_locked(
     elif store.params.get("slice") and store.params["slice"] != asdict(params):
         # the slices on disk were made with the stored options; those stay the truth
         log.warning("slice stage not run: keeping the store's slicing options, not the given ones")
-    if not store.slices:
+    if not store.slices and shard:  # few sources, many shards; the merge has the others
+        log.warning("shard %s: no usable slices among its %d sources", shard, len(store.sources))
+    elif not store.slices:
         failed = [f"  {s.path}: {s.reason}" for s in store.sources.values()]
         raise ExtractError("nothing usable came out of the inputs:\n" + "\n".join(failed))
 
@@ -261,4 +298,6 @@ def _run_locked(
 
     audit = audit_mod.build_audit(store)
     audit_mod.save_audit(store, audit)
+    if shard:
+        shard.finish(store)
     return ExtractResult(store, audit, ingested, reused, failures)
