@@ -51,8 +51,9 @@ class ExtractResult:
 MAX_SPEAKERS = 109  # spk_embed_dim of every RVC model
 
 
-def speaker_of(path: Path, root: Path | None = None) -> int:
-    """Speaker id: the first folder under an input folder named by an integer below 109.
+def speaker_of(path: Path, root: Path | None = None, max_speakers: int = MAX_SPEAKERS) -> int:
+    """Speaker id: the first folder under an input folder named by an integer below
+    `max_speakers` (109; a base model's corpus may raise it, `max_speakers=`).
 
     A file named directly takes its parent folder's number. Other numbers (e.g. a year) are
     ordinary folder names: speaker 0.
@@ -61,11 +62,14 @@ def speaker_of(path: Path, root: Path | None = None) -> int:
         name = path.relative_to(root).parts[0]
     else:
         name = path.parent.name
-    return int(name) if name.isdigit() and int(name) < MAX_SPEAKERS else 0
+    return int(name) if name.isdigit() and int(name) < max_speakers else 0
 
 
 def collect_sources(
-    inputs: list[Any], downloads: Path, failed: dict[str, str] | None = None
+    inputs: list[Any],
+    downloads: Path,
+    failed: dict[str, str] | None = None,
+    max_speakers: int = MAX_SPEAKERS,
 ) -> list[Source]:
     """Expand files, folders, globs and URLs (with optional per-input trim) into sources.
 
@@ -96,7 +100,7 @@ def collect_sources(
         root = Path(spec).resolve() if Path(spec).is_dir() else None
         for p in paths:
             p = Path(p).resolve()
-            sources[p] = Source(p, speaker_of(p, root), start, end)
+            sources[p] = Source(p, speaker_of(p, root, max_speakers), start, end)
     return list(sources.values())
 
 
@@ -120,7 +124,8 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
         except OSError as e:
             content = f"unreadable:{e}"
         phash = config_hash({"params": pdict, "start": src.start, "end": src.end})
-        if store.source_is_current(str(src.path), content, phash):
+        old = store.sources.get(str(src.path))  # a new max_speakers may renumber a folder
+        if store.source_is_current(str(src.path), content, phash) and old.speaker == src.speaker:
             continue
         jobs.append(
             (str(src.path), src.speaker, content, phash, pdict, str(store.root), src.start, src.end)
@@ -211,7 +216,8 @@ def _run_locked(
         store.params = {"sample_rate": params.sample_rate, "slice": asdict(params)}
         inputs = list(cfg.inputs) if not isinstance(cfg.inputs, str) else [cfg.inputs]
         failed_urls: dict[str, str] = {}
-        sources = collect_sources(inputs, Path(cfg.paths.downloads), failed_urls)
+        max_speakers = int(cfg.get("max_speakers") or MAX_SPEAKERS)
+        sources = collect_sources(inputs, Path(cfg.paths.downloads), failed_urls, max_speakers)
         for url, reason in failed_urls.items():
             store.put_source(SourceRecord(url, 0, "", "", status="failed", reason=reason), [])
         # files no longer among the inputs leave the store, with their slices and features
