@@ -187,7 +187,9 @@ class BaseModelExport(Callback):
             return
         self._written_step = step
         if trainer.is_global_zero:
-            self.write(trainer, module, self.out_dir / f"s{step}" if self.snapshots else self.out_dir)
+            self.write(
+                trainer, module, self.out_dir / f"s{step}" if self.snapshots else self.out_dir
+            )
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:

@@ -80,5 +80,7 @@ def test_more_speaker_rows_than_the_run_is_a_clear_error_with_the_fix(tmp_path):
     torch.manual_seed(0)
     big = _gan("model=debug", "model.synthesizer.spk_embed_dim=121")
     files = save_base_model(tmp_path, big.generator, big.discriminator, {}, sample_rate=40000)
-    with pytest.raises(ArchitectureMismatchError, match=r"emb_g.weight \(121, 8\).*spk_embed_dim=auto"):
+    with pytest.raises(
+        ArchitectureMismatchError, match=r"emb_g.weight \(121, 8\).*spk_embed_dim=auto"
+    ):
         load_pretrained(PretrainedPaths(files.generator), _gan("model=debug").generator)

@@ -74,14 +74,16 @@ def test_base_run_writes_files_a_voice_run_fine_tunes_from(tmp_path, corpus_root
     assert card["speakers"] == 2 and card["speaker_ids"] == [0, 1]
     assert card["spk_embed_dim"] == 109 and card["rvc_webui_compatible"]
     assert card["steps"] == res.steps and card["epochs"] == 1 and card["corpus_hours"] > 0
-    assert (card["sample_rate"], card["vocoder"], card["embedder"]) == (40000, "HiFi-GAN", "spectral")
-    assert card["f0_method"] == "pm" and card["version"] == "v2" and card["store"].endswith("corpus")
+    want = {"sample_rate": 40000, "vocoder": "HiFi-GAN", "embedder": "spectral", "f0_method": "pm",
+            "version": "v2", "precision": "fp32"}  # fmt: skip
+    assert {k: card[k] for k in want} == want and card["store"].endswith("corpus")
     assert {"val/mel", "val/spk/0/mel", "val/spk/1/mel"} <= set(card["val_metrics"])
-    assert card["precision"] == "fp32" and card["created"]
+    assert card["created"] and card["val_step"] == res.steps
     assert sorted(p.name for p in base.iterdir() if p.is_dir()) == ["s1", "s2"]  # every step
     assert not list(out.glob("*.index")) and not list(out.rglob(".*.pth"))
     g_state = torch.load(g_path, weights_only=True)["model"]
-    assert any(k.startswith("enc_q.") for k in g_state) and any(k.endswith(".weight_g") for k in g_state)
+    assert any(k.startswith("enc_q.") for k in g_state)  # G with enc_q, RVC's names
+    assert any(k.endswith(".weight_g") for k in g_state)
     # a voice run on another store starts strictly from those weights, D included
     voice = train_cfg(corpus_root, f"out_dir={tmp_path / 'voice'}", "pretrained=custom",
                       f"pretrained.generator={g_path}", f"pretrained.discriminator={d_path}",
@@ -110,7 +112,9 @@ def test_a_base_with_more_rows_needs_auto_and_then_loads(tmp_path, corpus_root):
     from rvc.train.step import build_gan
 
     torch.manual_seed(0)
-    big = build_gan(compose("train", ["name=x", "model=debug", "model.synthesizer.spk_embed_dim=130"]))
+    big = build_gan(
+        compose("train", ["name=x", "model=debug", "model.synthesizer.spk_embed_dim=130"])
+    )
     files = save_base_model(tmp_path, big.generator, big.discriminator, {}, sample_rate=40000)
     over = ["pretrained=custom", f"pretrained.generator={files.generator}",
             f"pretrained.discriminator={files.discriminator}", "trainer.max_epochs=1",
@@ -135,3 +139,19 @@ def test_interval_writes_once_per_step_and_only_on_rank_zero(tmp_path, monkeypat
     trainer.is_global_zero, trainer.global_step = False, 12
     cb.on_train_batch_end(trainer, None)
     assert written == ["s2", "s4"]
+
+
+@pytest.mark.slow
+def test_a_real_size_base_run_writes_applios_layout(tmp_path, corpus_root):
+    """The published 40k layout (model=40k on the same 40 kHz store): one batch, then the files
+    hold exactly Applio's names and shapes (tests/io/fixtures/base_layout.json)."""
+    ref = json.loads((Path(__file__).parents[1] / "io/fixtures/base_layout.json").read_text())
+    ref = ref["cases"]["v2_f0_40k_hifigan"]
+    out = tmp_path / "run"
+    run(train_cfg(corpus_root, f"out_dir={out}", *BASE_RUN, "model=40k", "data.batch_size=2",
+                  "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+                  "trainer.val_check_interval=null", "callbacks.base_model.every_n_steps=0",
+                  "callbacks.evaluation=null", name="corpus"))  # fmt: skip
+    for name, key in (("f0G40k.pth", "generator"), ("f0D40k.pth", "discriminator")):
+        state = torch.load(out / "base" / name, weights_only=True)["model"]
+        assert {k: list(v.shape) for k, v in state.items()} == dict(ref[key]), name
