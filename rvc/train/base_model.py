@@ -64,12 +64,13 @@ def size_speaker_embedding(cfg: DictConfig, store: FeatureStore) -> int:
         return rows
     # 109 even for fewer speakers: every RVC tool's fine-tuning builds 109 rows (the WebUI from
     # its config, strictly), so a base with 109 loads everywhere
-    rows = max(speaker_rows(ids), pretrained_rows(cfg))
+    from_file = pretrained_rows(cfg)
+    rows = max(speaker_rows(ids), from_file)
     if rows > RVC_SPEAKERS:
         log.warning(
-            "%d speaker rows (the store's ids go to %d): Applio fine-tunes from this base (it "
-            "sizes emb_g from the file), the RVC WebUI cannot (it builds %d rows)",
-            rows, max(ids, default=0), RVC_SPEAKERS,
+            "emb_g with %d speaker rows (store ids up to %d, pretrained G %d): the RVC WebUI "
+            "cannot fine-tune from this G (it builds %d rows); Applio can (it takes the file's)",
+            rows, max(ids, default=0), from_file, RVC_SPEAKERS,
         )  # fmt: skip
     with open_dict(cfg):
         cfg.model.synthesizer.spk_embed_dim = rows
