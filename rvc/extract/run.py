@@ -55,8 +55,9 @@ class ExtractResult:
 MAX_SPEAKERS = 109  # spk_embed_dim of every RVC model
 
 
-def speaker_of(path: Path, root: Path | None = None) -> int:
-    """Speaker id: the first folder under an input folder named by an integer below 109.
+def speaker_of(path: Path, root: Path | None = None, max_speakers: int = MAX_SPEAKERS) -> int:
+    """Speaker id: the first folder under an input folder named by an integer below
+    `max_speakers` (109; a base model's corpus may raise it, `max_speakers=`).
 
     A file named directly takes its parent folder's number. Other numbers (e.g. a year) are
     ordinary folder names: speaker 0.
@@ -65,7 +66,7 @@ def speaker_of(path: Path, root: Path | None = None) -> int:
         name = path.relative_to(root).parts[0]
     else:
         name = path.parent.name
-    return int(name) if name.isdigit() and int(name) < MAX_SPEAKERS else 0
+    return int(name) if name.isdigit() and int(name) < max_speakers else 0
 
 
 def collect_sources(
@@ -73,6 +74,7 @@ def collect_sources(
     downloads: Path,
     failed: dict[str, str] | None = None,
     mine: Callable[[str], bool] | None = None,
+    max_speakers: int = MAX_SPEAKERS,
 ) -> list[Source]:
     """Expand files, folders, globs and URLs (with optional per-input trim) into sources.
 
@@ -108,7 +110,7 @@ def collect_sources(
         for p in paths:
             p = Path(p).resolve()
             if mine is None or audio_url.is_url(spec) or mine(str(p)):
-                sources[p] = Source(p, speaker_of(p, root), start, end)
+                sources[p] = Source(p, speaker_of(p, root, max_speakers), start, end)
     return list(sources.values())
 
 
@@ -132,7 +134,8 @@ def _ingest_all(store: FeatureStore, sources: list[Source], params: SliceParams,
         except OSError as e:
             content = f"unreadable:{e}"
         phash = config_hash({"params": pdict, "start": src.start, "end": src.end})
-        if store.source_is_current(str(src.path), content, phash):
+        old = store.sources.get(str(src.path))  # a new max_speakers may renumber a folder
+        if store.source_is_current(str(src.path), content, phash) and old.speaker == src.speaker:
             continue
         jobs.append(
             (str(src.path), src.speaker, content, phash, pdict, str(store.root), src.start, src.end)
@@ -242,8 +245,9 @@ def _run_locked(
             seen.add(key)
             return shard.owns(key)
 
+        max_speakers = int(cfg.get("max_speakers") or MAX_SPEAKERS)
         sources = collect_sources(
-            inputs, Path(cfg.paths.downloads), failed_urls, mine if shard else None
+            inputs, Path(cfg.paths.downloads), failed_urls, mine if shard else None, max_speakers
         )
         if shard:
             shard.saw(store, seen)

@@ -91,7 +91,13 @@ def load_pretrained(
         try:
             load_state_checked(net, state, f"pretrained {path}")
         except ArchitectureMismatchError as e:
-            raise ArchitectureMismatchError(f"{e}{_describe(state)}") from None
+            # a base model trained on more than RVC's 109 speakers (docs/base_models.md)
+            hint = (
+                "; for a base with more speaker rows set model.synthesizer.spk_embed_dim=auto"
+                if "emb_g.weight (" in str(e)
+                else ""
+            )
+            raise ArchitectureMismatchError(f"{e}{_describe(state)}{hint}") from None
 
 
 class PretrainedSource:

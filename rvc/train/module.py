@@ -161,7 +161,7 @@ class RVCModule(L.LightningModule):
         self._check_finite()
         self._val_examples = []
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         g = self.gan.generator
         devices = [self.device] if self.device.type == "cuda" else []
         # a fixed seed: comparable across epochs, and the training RNG stream is untouched
@@ -173,10 +173,14 @@ class RVCModule(L.LightningModule):
         with torch.autocast(self.device.type, enabled=False):
             real_mel, fake_mel = mel(batch["wave"].float()), mel(fake.float())  # [B, M, T]
         mask = sequence_mask(batch["phone_lengths"], real_mel.size(-1)).unsqueeze(1)  # [B, 1, T]
-        err = ((real_mel - fake_mel).abs() * mask).sum() / (mask.sum() * real_mel.size(1))
+        diff = ((real_mel - fake_mel).abs() * mask).sum((1, 2))  # [B]
+        count = mask.sum((1, 2)) * real_mel.size(1)  # [B] mel bins counted
+        err = diff.sum() / count.sum()
         self.log("val/mel", err, on_epoch=True, batch_size=batch["phone"].size(0), sync_dist=True)
         if len(self._val_examples) < self.val_audio_samples:
             self._keep_examples(batch, fake, real_mel, fake_mel)
+        # per item, on the device: what the evaluation callback sums per speaker
+        return {"mel_sum": diff.detach(), "mel_count": count.detach(), "sid": batch["sid"]}
 
     def _keep_examples(self, batch, fake, real_mel, fake_mel) -> None:
         hop = self.gan.generator.hop_length
@@ -191,6 +195,7 @@ class RVCModule(L.LightningModule):
                     "real_mel": real_mel[i, :, :n].cpu().numpy(),
                     "fake_mel": fake_mel[i, :, :n].cpu().numpy(),
                     "f0": batch["pitchf"][i, :n].float().cpu().numpy(),
+                    "sid": int(batch["sid"][i]),
                 }
             )
 

@@ -196,10 +196,21 @@ def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
 def run(cfg: DictConfig) -> TrainResult:
     """Train a voice model on the store `cfg.name`; returns where the results are."""
     store = check_store(cfg)
+    _size_speakers(cfg, store)
     out_dir = Path(cfg.out_dir)
     check_writable(out_dir)
     with one_writer(out_dir):
         return _train(cfg, store, out_dir)
+
+
+def _size_speakers(cfg: DictConfig, store: FeatureStore) -> None:
+    """`model.synthesizer.spk_embed_dim`: auto sized to the store (rvc/train/base_model.py)."""
+    from rvc.train.base_model import size_speaker_embedding
+
+    try:
+        size_speaker_embedding(cfg, store)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
 
 
 # set in the processes of a distributed run; every rank but 0 runs under rank 0's lock

@@ -73,6 +73,19 @@ def test_speaker_folders(tmp_path):
     assert {r.speaker for r in res.store.slices.values()} == {0, 1, 3}
 
 
+def test_max_speakers_lifts_the_109_cap_and_renumbers_reused_sources(tmp_path):
+    """A base model's corpus: folder 150 is speaker 150 with `max_speakers` raised; a re-run with
+    the new cap re-ingests a source whose id changed (the slicing parameters did not)."""
+    d = tmp_path / "corpus"
+    write(d / "0" / "a.wav", voiced_clip(40000, 120.0), 40000)
+    write(d / "150" / "b.wav", voiced_clip(40000, 200.0, seed=1), 40000)
+    res = run(_cfg(tmp_path, f"[{d}]", "stages=[slice]"))
+    assert {s.speaker for s in res.store.sources.values()} == {0}  # 109: the voice default
+    res = run(_cfg(tmp_path, f"[{d}]", "stages=[slice]", "max_speakers=1000"))
+    assert res.ingested == 1 and res.reused == 1
+    assert {r.speaker for r in res.store.slices.values()} == {0, 150}
+
+
 def test_an_unexpected_error_fails_one_file_not_the_run(tmp_path, voice_dir, monkeypatch):
     real, calls = process.highpass, []
 

@@ -47,7 +47,8 @@ def test_logger_options_instantiate(config, tmp_path, logger, monkeypatch):
 
 def test_callbacks_instantiate(config, tmp_path):
     cfg = config("train", *BASE)
-    built = {k: instantiate(v) for k, v in cfg.callbacks.items()}
+    built = {k: instantiate(v) for k, v in cfg.callbacks.items() if v is not None}
+    assert cfg.callbacks.base_model is None  # experiment=pretrain_base turns it on
     assert {type(b).__name__ for b in built.values()} == {
         "EvaluationMetrics", "ModelCheckpoint", "EarlyStopping", "VoiceModelExport", "BuildIndex",
         "ProgressBar", "LearningRateMonitor",
