@@ -55,7 +55,7 @@ def corpus_root(tmp_path_factory) -> Path:
     return root
 
 
-# one epoch of two batches, validated after each; 4 held-out slices: both speakers among them
+# one epoch, validated after each batch; the recipe holds out one whole speaker and 4 slices
 BASE_RUN = [
     "experiment=pretrain_base", "trainer.max_epochs=1", "trainer.val_check_interval=1",
     "data.val_slices=4", "callbacks.base_model.every_n_steps=1", "val_audio_samples=1",
@@ -79,7 +79,8 @@ def test_base_run_writes_files_a_voice_run_fine_tunes_from(tmp_path, corpus_root
     assert {k: card[k] for k in want} == want and card["store"].endswith("corpus")
     assert {"val/mel", "val/spk/0/mel", "val/spk/1/mel"} <= set(card["val_metrics"])
     assert card["created"] and card["val_step"] == res.steps
-    assert sorted(p.name for p in base.iterdir() if p.is_dir()) == ["s1", "s2"]  # every step
+    snaps = sorted(p.name for p in base.iterdir() if p.is_dir())
+    assert res.steps >= 1 and snaps == [f"s{i}" for i in range(1, res.steps + 1)]  # every step
     assert not list(out.glob("*.index")) and not list(out.rglob(".*.pth"))
     g_state = torch.load(g_path, weights_only=True)["model"]
     assert any(k.startswith("enc_q.") for k in g_state)  # G with enc_q, RVC's names
