@@ -40,14 +40,18 @@ def test_lazy_batches_equal_the_in_memory_ones(store_dir):
         assert _equal(a, b)
 
 
-def test_lazy_batches_through_loader_workers(store_dir):
-    held, lazy = _dm(store_dir, lazy=False), _dm(store_dir, lazy=True, num_workers=2)
-    loader = lazy.train_dataloader()
+def _workers_match(held: RVCDataModule, dm: RVCDataModule) -> None:
+    """`dm`'s persistent loader workers give `held`'s batches, epoch after epoch."""
+    loader = dm.train_dataloader()
     for epoch in (0, 1):
-        lazy.epoch = epoch
+        dm.epoch = epoch
         for (_, want), got in zip(_epoch(held, epoch), loader, strict=True):
             assert _equal(got, want)
-    del loader
+    del loader  # stop the workers now
+
+
+def test_lazy_batches_through_loader_workers(store_dir):
+    _workers_match(_dm(store_dir, lazy=False), _dm(store_dir, lazy=True, num_workers=2))
 
 
 @pytest.mark.filterwarnings("ignore:.*(validation_step|dirpath has changed)")
@@ -99,12 +103,7 @@ def test_packed_store_gives_the_same_batches_and_repacks_when_the_store_changes(
     held, packed = _dm(copy, lazy=False), _dm(copy, packed=True, num_workers=2)
     index = (copy / PACKED / "index.json").stat().st_mtime_ns
     assert packed.lazy and packed.train_items.reader is not None
-    loader = packed.train_dataloader()
-    for epoch in (0, 1):
-        packed.epoch = epoch
-        for (_, want), got in zip(_epoch(held, epoch), loader, strict=True):
-            assert _equal(got, want)
-    del loader
+    _workers_match(held, packed)
     for a, b in zip(held.val_dataloader(), packed.val_dataloader(), strict=True):
         assert _equal(a, b)
     _dm(copy, packed=True)
