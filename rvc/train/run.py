@@ -250,6 +250,7 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     # fp16 (the t4 preset): GanMixedPrecision, one loss-scale update per batch as Applio's
     trainer: L.Trainer = instantiate(
         cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False,
+        strategy=build_strategy(cfg.trainer.strategy, cfg.device),
         **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
     )  # fmt: skip
     for lg in loggers:
@@ -264,6 +265,30 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
         for lg in loggers:
             if type(lg).__name__ == "WandbLogger":
                 lg.experiment.finish()
+
+
+def build_strategy(strategy: Any, device: DictConfig) -> Any:
+    """`trainer.strategy` with the `device.ddp_*` knobs: a `ddp...` name (Lightning's registry:
+    `ddp`, `ddp_find_unused_parameters_true`, `ddp_spawn`, ...) becomes its DDPStrategy with
+    the knobs added; any other strategy passes through as it is."""
+    if not isinstance(strategy, str) or not strategy.startswith("ddp"):
+        return strategy
+    from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+
+    if strategy not in StrategyRegistry:
+        raise TrainError(f"device.strategy={strategy} is not a Lightning strategy name")
+    entry = StrategyRegistry[strategy]
+    if not issubclass(entry["strategy"], DDPStrategy):
+        return strategy
+    knobs = {}
+    bucket = device.get("ddp_bucket_cap_mb")
+    if bucket is not None:  # torch's default: 25 MB
+        if float(bucket) <= 0:
+            raise TrainError(f"device.ddp_bucket_cap_mb must be > 0 MB (or null), not {bucket}")
+        knobs["bucket_cap_mb"] = float(bucket)
+    built = entry["strategy"](**entry["init_params"], **knobs)
+    log.info("%s: %s", strategy, {**entry["init_params"], **knobs})
+    return built
 
 
 def describe_start(trainer, module, max_epochs: int) -> str:

@@ -127,10 +127,14 @@ def test_wandb_offline_run_and_two_job_sweep(tmp_path, store_root):
 
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path, store_root):
+    # the multi_gpu preset's strategy (find_unused_parameters: D and G step apart) and a bucket
+    # size, built into Lightning's DDPStrategy by rvc.train.run.build_strategy
     p = subprocess.run(
         _cmd(store_root, tmp_path / "ddp", "trainer.max_epochs=1", "device.devices=2",
-             "device.strategy=ddp_find_unused_parameters_true", "callbacks.index=null"),
+             "device.strategy=ddp_find_unused_parameters_true", "device.ddp_bucket_cap_mb=1",
+             "callbacks.index=null"),
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
+    assert "'bucket_cap_mb': 1.0" in p.stdout + p.stderr
     assert read_voice_model(tmp_path / "ddp" / "t.pth").metadata["step"] > 0
