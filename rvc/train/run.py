@@ -229,6 +229,7 @@ def one_writer(out_dir: Path) -> Iterator[None]:
 def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     import lightning as L
 
+    from rvc.train.distributed import build_strategy, tune_batch_size
     from rvc.train.precision import precision_args
 
     max_epochs = _max_epochs(cfg, store)
@@ -253,11 +254,20 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
         strategy=build_strategy(cfg.trainer.strategy, cfg.device),
         **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
     )  # fmt: skip
+
+    def one_device() -> L.Trainer:  # auto batch under DDP: the trials on this process's device
+        return instantiate(
+            cfg.trainer, max_epochs=max_epochs, devices=1, strategy="auto", num_nodes=1,
+            logger=False, enable_checkpointing=False,
+            **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
+        )  # fmt: skip
+
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("%s", describe_start(trainer, module, max_epochs))
     if auto_batch:
-        _tune_batch_size(trainer, module, datamodule, int(cfg.data.get("auto_batch_trials", 6)))
+        trials = int(cfg.data.get("auto_batch_trials", 6))
+        tune_batch_size(trainer, module, datamodule, trials, one_device)
     try:
         _fit(trainer, module, datamodule, ckpt, out_dir)
         return _result(trainer, callbacks, loggers, out_dir, cfg.name)
@@ -265,30 +275,6 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
         for lg in loggers:
             if type(lg).__name__ == "WandbLogger":
                 lg.experiment.finish()
-
-
-def build_strategy(strategy: Any, device: DictConfig) -> Any:
-    """`trainer.strategy` with the `device.ddp_*` knobs: a `ddp...` name (Lightning's registry:
-    `ddp`, `ddp_find_unused_parameters_true`, `ddp_spawn`, ...) becomes its DDPStrategy with
-    the knobs added; any other strategy passes through as it is."""
-    if not isinstance(strategy, str) or not strategy.startswith("ddp"):
-        return strategy
-    from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
-
-    if strategy not in StrategyRegistry:
-        raise TrainError(f"device.strategy={strategy} is not a Lightning strategy name")
-    entry = StrategyRegistry[strategy]
-    if not issubclass(entry["strategy"], DDPStrategy):
-        return strategy
-    knobs = {}
-    bucket = device.get("ddp_bucket_cap_mb")
-    if bucket is not None:  # torch's default: 25 MB
-        if float(bucket) <= 0:
-            raise TrainError(f"device.ddp_bucket_cap_mb must be > 0 MB (or null), not {bucket}")
-        knobs["bucket_cap_mb"] = float(bucket)
-    built = entry["strategy"](**entry["init_params"], **knobs)
-    log.info("%s: %s", strategy, {**entry["init_params"], **knobs})
-    return built
 
 
 def describe_start(trainer, module, max_epochs: int) -> str:
@@ -378,16 +364,6 @@ def objective(cfg: DictConfig, result: TrainResult) -> float | None:
             f"{', '.join(sorted(result.metrics))}"
         )
     return float(value)
-
-
-def _tune_batch_size(trainer, module, datamodule, max_trials: int) -> None:
-    """`data.batch_size=auto`: the largest power of two that fits, by Lightning's tuner."""
-    from lightning.pytorch.tuner import Tuner
-
-    found = Tuner(trainer).scale_batch_size(
-        module, datamodule=datamodule, mode="power", init_val=2, max_trials=max_trials
-    )
-    log.info("data.batch_size=auto: %s", found)
 
 
 def _upload_artifacts(loggers: list[Any], name: str, files: list[Path]) -> None:

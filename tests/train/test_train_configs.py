@@ -111,7 +111,8 @@ def test_slurm_launcher_composes(tmp_path):
 def test_ddp_knobs_reach_the_strategy(config):
     from lightning.pytorch.strategies import DDPStrategy
 
-    from rvc.train.run import TrainError, build_strategy
+    from rvc.train.distributed import build_strategy
+    from rvc.train.run import TrainError
 
     cfg = config("train", *BASE, "device=multi_gpu", "device.ddp_bucket_cap_mb=50")
     s = build_strategy(cfg.trainer.strategy, cfg.device)
