@@ -128,3 +128,11 @@ def test_ddp_knobs_reach_the_strategy(config):
         build_strategy("ddp", config("train", *BASE, "device.ddp_bucket_cap_mb=0").device)
     with pytest.raises(TrainError, match="not a Lightning strategy"):
         build_strategy("ddp_bogus", cfg.device)
+
+
+@pytest.mark.parametrize("device", options("device"))
+def test_gpu_presets_pin_and_keep_loader_workers(config, device):
+    cfg = config("train", *BASE, f"device={device}")
+    gpu = cfg.device.accelerator == "gpu"
+    assert cfg.data.pin_memory is gpu  # page-locked batches only help copies to a GPU
+    assert cfg.data.num_workers == cfg.device.num_workers >= 2  # persistent (num_workers > 0)
