@@ -129,11 +129,12 @@ def test_wandb_offline_run_and_two_job_sweep(tmp_path, store_root):
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path, store_root):
     # the multi_gpu preset's strategy (find_unused_parameters: D and G step apart) and a bucket
-    # size, built into Lightning's DDPStrategy by rvc.train.distributed.build_strategy
+    # size, built into Lightning's DDPStrategy by rvc.train.distributed.build_strategy; G
+    # checkpointed (non-reentrant checkpoints under DDP)
     p = subprocess.run(
         _cmd(store_root, tmp_path / "ddp", "trainer.max_epochs=1", "device.devices=2",
              "device.strategy=ddp_find_unused_parameters_true", "device.ddp_bucket_cap_mb=1",
-             "callbacks.index=null"),
+             "model.checkpointing=true", "callbacks.index=null"),
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
