@@ -93,7 +93,9 @@ def test_config_switches_the_vocoder_and_wavenets():
     assert (
         g.dec.checkpointing and len(wns) == 5 and all(m.checkpointing for m in wns)
     )  # enc_q, 4 flows
-    assert not build_gan(_cfg()).generator.dec.checkpointing  # off by default
+    plain = build_gan(_cfg()).generator
+    assert not plain.dec.checkpointing  # off by default
+    assert g.state_dict().keys() == plain.state_dict().keys()  # checkpoints and .pth unchanged
 
 
 def test_inference_is_unaffected():
