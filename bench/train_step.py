@@ -11,6 +11,7 @@ built once on the device.
 
     python bench/train_step.py --device cuda --precision bf16 --compile
     python bench/train_step.py --device cpu --model debug --batch 2 --steps 2 --warmup 1   # smoke
+    python bench/train_step.py --device cpu --batch 2 --frames 100 --checkpointing   # memory knob
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -136,6 +138,7 @@ def build(args: argparse.Namespace, device: torch.device):
     cfg = compose_train(args.model, args.vocoder)
     torch.manual_seed(args.seed)
     gan = build_gan(cfg).to(device).train()
+    gan.generator.set_checkpointing(args.checkpointing)
     if args.channels_last:  # only the 2-D period / resolution convs of D have a 4-D layout
         gan.discriminator.to(memory_format=torch.channels_last)
     if args.compile:  # in place, as `device.compile` does: parameters and state-dict names stay
@@ -198,6 +201,8 @@ def run(args: argparse.Namespace) -> dict:
         "samples_per_s": round(args.batch / median, 2),
         "warmup_s": round(warmup_s, 2),
         "peak_cuda_mem_gib": peak_cuda_mem_gib(device),
+        # CPU: the process's peak resident memory (ru_maxrss, KiB); one configuration per process
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "last_loss_g": round(float(losses["g/loss"]), 4),
         "last_loss_d": round(float(losses["d/loss"]), 4),
         "params_g_m": round(sum(p.numel() for p in g.parameters()) / 1e6, 2),
@@ -253,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=0, help="padded phone frames (0: 400, debug 64)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (in place)")
+    p.add_argument(
+        "--checkpointing", action="store_true", help="model.checkpointing: G recomputed in backward"
+    )
     p.add_argument("--dynamic", action="store_true", help="compile with dynamic shapes")
     p.add_argument("--tf32", action="store_true", help="TF32 matmuls/convs (Ampere+)")
     p.add_argument("--channels-last", action="store_true", help="channels_last for D's 2-D convs")

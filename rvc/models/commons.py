@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
+from torch.utils.checkpoint import checkpoint
 
 LRELU_SLOPE = 0.1
 
@@ -90,3 +94,12 @@ def conv_stack(
 def scaled(channels: int, width: float) -> int:
     """A channel count times a width factor (1 = the published size), at least 1."""
     return max(1, round(channels * width))
+
+
+def checkpointed(module: nn.Module, fn: Callable[..., Any], *args: Any) -> torch.Tensor:
+    """`fn(*args)`, recomputed in backward instead of keeping its activations when `module`
+    has `checkpointing` on and trains with gradients (`model.checkpointing`); plain otherwise.
+    Non-reentrant: the RNG state is replayed (same noise) and torch.compile traces it."""
+    if getattr(module, "checkpointing", False) and module.training and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)

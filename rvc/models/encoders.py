@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rvc.models.attentions import Encoder
-from rvc.models.commons import sequence_mask, wn
+from rvc.models.commons import checkpointed, sequence_mask, wn
 
 
 class WN(nn.Module):
@@ -33,6 +33,7 @@ class WN(nn.Module):
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
         self.gin_channels = gin_channels
+        self.checkpointing = False  # recompute in backward (Synthesizer.set_checkpointing)
         self.drop = nn.Dropout(p_dropout)
         if gin_channels:
             self.cond_layer = wn(nn.Conv1d(gin_channels, 2 * hidden_channels * n_layers, 1))
@@ -57,6 +58,11 @@ class WN(nn.Module):
         self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None
     ) -> torch.Tensor:
         """x [B, H, T], x_mask [B, 1, T], g [B, gin, 1] -> [B, H, T]."""
+        return checkpointed(self, self._forward, x, x_mask, g)
+
+    def _forward(
+        self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None
+    ) -> torch.Tensor:
         h = self.hidden_channels
         cond = self.cond_layer(g) if (g is not None and self.gin_channels) else None
         output = torch.zeros_like(x)

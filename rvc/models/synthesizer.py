@@ -241,6 +241,19 @@ class Synthesizer(nn.Module):
             fp32_boundary(self.dec.conv_post.float())
         return self
 
+    def set_checkpointing(self, on: bool) -> Synthesizer:
+        """Gradient checkpointing in training (`model.checkpointing`): the vocoder's stages
+        (most of G's activations) and the WaveNet stacks of enc_q and the flow keep only their
+        inputs and are recomputed in backward. Same results, less memory, a longer step;
+        inference and export are unaffected (they run without gradients)."""
+        from rvc.models.encoders import WN
+
+        self.dec.checkpointing = bool(on)
+        for m in self.modules():
+            if isinstance(m, WN):
+                m.checkpointing = bool(on)
+        return self
+
     def remove_weight_norm(self) -> None:
         """Fold every weight norm into plain weights (faster inference; not for training)."""
         remove_weight_norm(self)

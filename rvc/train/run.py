@@ -240,6 +240,7 @@ def one_writer(out_dir: Path) -> Iterator[None]:
 def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     import lightning as L
 
+    from rvc.train.distributed import build_strategy, tune_batch_size
     from rvc.train.precision import precision_args
 
     max_epochs = _max_epochs(cfg, store)
@@ -261,13 +262,23 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     # fp16 (the t4 preset): GanMixedPrecision, one loss-scale update per batch as Applio's
     trainer: L.Trainer = instantiate(
         cfg.trainer, max_epochs=max_epochs, callbacks=callbacks, logger=loggers or False,
+        strategy=build_strategy(cfg.trainer.strategy, cfg.device),
         **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
     )  # fmt: skip
+
+    def one_device() -> L.Trainer:  # auto batch under DDP: the trials on this process's device
+        return instantiate(
+            cfg.trainer, max_epochs=max_epochs, devices=1, strategy="auto", num_nodes=1,
+            logger=False, enable_checkpointing=False,
+            **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
+        )  # fmt: skip
+
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("%s", describe_start(trainer, module, max_epochs))
     if auto_batch:
-        _tune_batch_size(trainer, module, datamodule, int(cfg.data.get("auto_batch_trials", 6)))
+        trials = int(cfg.data.get("auto_batch_trials", 6))
+        tune_batch_size(trainer, module, datamodule, trials, one_device)
     try:
         _fit(trainer, module, datamodule, ckpt, out_dir)
         return _result(trainer, callbacks, loggers, out_dir, cfg.name)
@@ -364,16 +375,6 @@ def objective(cfg: DictConfig, result: TrainResult) -> float | None:
             f"{', '.join(sorted(result.metrics))}"
         )
     return float(value)
-
-
-def _tune_batch_size(trainer, module, datamodule, max_trials: int) -> None:
-    """`data.batch_size=auto`: the largest power of two that fits, by Lightning's tuner."""
-    from lightning.pytorch.tuner import Tuner
-
-    found = Tuner(trainer).scale_batch_size(
-        module, datamodule=datamodule, mode="power", init_val=2, max_trials=max_trials
-    )
-    log.info("data.batch_size=auto: %s", found)
 
 
 def _upload_artifacts(loggers: list[Any], name: str, files: list[Path]) -> None:

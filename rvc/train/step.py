@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from rvc.errors import RVCError
 from rvc.losses.gan import DiscriminatorLoss, GeneratorLoss
 from rvc.models.commons import slice_segments
 from rvc.models.synthesizer import Synthesizer, TrainOutput
@@ -158,6 +159,31 @@ def compile_gan(
     return gan
 
 
+class StepConfigError(RVCError, ValueError):
+    """A training-step option (`model.checkpointing`) with a value it cannot take."""
+
+
+# `model.checkpointing=auto` turns it on below this much GPU memory (the smallest visible GPU):
+# cards of 12 GB and less, where a 40k G at RVC's batch sizes runs short
+AUTO_CHECKPOINTING_BELOW = 13 * 10**9  # bytes
+
+
+def checkpointing(value: bool | str, accelerator: str | None) -> bool:
+    """`model.checkpointing` (true, false or auto) for the run's `device.accelerator`."""
+    from rvc.utils.device import torch_device_type
+
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() != "auto":
+        raise StepConfigError(f"model.checkpointing must be true, false or auto, not {value!r}")
+    if torch_device_type(accelerator) != "cuda" or not torch.cuda.is_available():
+        return False  # CPU RAM is rarely what limits a run; the recompute only costs time
+    total = min(
+        torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())
+    )
+    return total < AUTO_CHECKPOINTING_BELOW
+
+
 def build_gan(cfg: DictConfig) -> GAN:
     """The GAN a composed `train` config names: the model's generator (with the vocoder's
     extra arguments) and mel, the vocoder's discriminator and generator loss.
@@ -168,6 +194,8 @@ def build_gan(cfg: DictConfig) -> GAN:
 
     generator = instantiate(cfg.model.synthesizer, **cfg.vocoder.kwargs)
     check_detectable(generator, f"vocoder {cfg.vocoder.name!r}")
+    on = checkpointing(cfg.model.get("checkpointing", False), cfg.device.get("accelerator"))
+    generator.set_checkpointing(on)
     return GAN(
         generator,
         instantiate(cfg.vocoder.discriminator),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,10 +129,32 @@ def test_wandb_offline_run_and_two_job_sweep(tmp_path, store_root):
 
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path, store_root):
+    # the multi_gpu preset's strategy (find_unused_parameters: D and G step apart) and a bucket
+    # size, built into Lightning's DDPStrategy by rvc.train.distributed.build_strategy; G
+    # checkpointed (non-reentrant checkpoints under DDP)
     p = subprocess.run(
         _cmd(store_root, tmp_path / "ddp", "trainer.max_epochs=1", "device.devices=2",
-             "device.strategy=ddp_find_unused_parameters_true", "callbacks.index=null"),
+             "device.strategy=ddp_find_unused_parameters_true", "device.ddp_bucket_cap_mb=1",
+             "model.checkpointing=true", "callbacks.index=null"),
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
+    assert "'bucket_cap_mb': 1.0" in p.stdout + p.stderr
     assert read_voice_model(tmp_path / "ddp" / "t.pth").metadata["step"] > 0
+
+
+@pytest.mark.slow
+def test_auto_batch_size_under_two_process_ddp(tmp_path, store_root):
+    # Lightning's tuner refuses DDP: the launching process tunes on one device, both ranks train
+    # with its number
+    p = subprocess.run(
+        _cmd(store_root, tmp_path / "ddp", "trainer.max_epochs=1", "device.devices=2",
+             "device.strategy=ddp_find_unused_parameters_true", "data.batch_size=auto",
+             "callbacks.index=null"),
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = p.stdout + p.stderr
+    tuned = re.findall(r"data\.batch_size=auto: (\d+)$", out, re.M)  # the launching process
+    handed = re.findall(r"data\.batch_size=auto: (\d+) \(tuned on one device", out)  # rank 1
+    assert len(tuned) == 1 and handed == tuned, out[-3000:]

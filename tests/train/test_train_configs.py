@@ -107,3 +107,33 @@ def test_slurm_launcher_composes(tmp_path):
                   return_hydra_config=True)  # fmt: skip
     assert "submitit" in cfg.hydra.launcher._target_.lower()
     assert cfg.hydra.launcher.tasks_per_node == cfg.hydra.launcher.gpus_per_node
+
+
+def test_ddp_knobs_reach_the_strategy(config):
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from rvc.train.distributed import build_strategy
+    from rvc.train.run import TrainError
+
+    cfg = config("train", *BASE, "device=multi_gpu", "device.ddp_bucket_cap_mb=50")
+    s = build_strategy(cfg.trainer.strategy, cfg.device)
+    assert isinstance(s, DDPStrategy)
+    # what Lightning hands to torch's DistributedDataParallel
+    assert s._ddp_kwargs == {"find_unused_parameters": True, "bucket_cap_mb": 50.0}
+    assert s._start_method == "popen"
+    plain = config("train", *BASE, "device.strategy=ddp_spawn")
+    s = build_strategy(plain.trainer.strategy, plain.device)
+    assert s._ddp_kwargs == {} and s._start_method == "spawn"  # null: torch's 25 MB
+    assert build_strategy("auto", cfg.device) == "auto"  # one device: nothing to build
+    with pytest.raises(TrainError, match="ddp_bucket_cap_mb must be > 0"):
+        build_strategy("ddp", config("train", *BASE, "device.ddp_bucket_cap_mb=0").device)
+    with pytest.raises(TrainError, match="not a Lightning strategy"):
+        build_strategy("ddp_bogus", cfg.device)
+
+
+@pytest.mark.parametrize("device", options("device"))
+def test_gpu_presets_pin_and_keep_loader_workers(config, device):
+    cfg = config("train", *BASE, f"device={device}")
+    gpu = cfg.device.accelerator == "gpu"
+    assert cfg.data.pin_memory is gpu  # page-locked batches only help copies to a GPU
+    assert cfg.data.num_workers == cfg.device.num_workers >= 2  # persistent (num_workers > 0)

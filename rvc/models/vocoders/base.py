@@ -48,6 +48,8 @@ class Vocoder(nn.Module):
     state_markers: ClassVar[tuple[str, ...]] = ()
     # key prefixes of the F0 source: present exactly when the decoder is pitch-guided
     source_markers: ClassVar[tuple[str, ...]] = ()
+    # `model.checkpointing`: a decoder wraps its heavy stages in `rvc.models.commons.checkpointed`
+    checkpointing: bool = False
 
     @classmethod
     def read_state(cls, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 
 from rvc.formats import parse_sample_rate
-from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
+from rvc.models.commons import LRELU_SLOPE, checkpointed, get_padding, remove_weight_norm, wn
 from rvc.models.layouts import noise_conv_kernel
 from rvc.models.nsf import SourceModuleHnNSF
 from rvc.models.vocoders.base import Vocoder, child_indices, kernel_sizes, weight_shape
@@ -142,9 +141,8 @@ class HiFiGAN(Vocoder):
         self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1) if gin_channels else None
 
     def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        if self.checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(self._resblocks, i, x, use_reentrant=False)
-        return self._resblocks(i, x)
+        # most of G's activation memory: recomputed in backward under `checkpointing`
+        return checkpointed(self, self._resblocks, i, x)
 
     def _resblocks(self, i: int, x: torch.Tensor) -> torch.Tensor:
         # the parallel resblocks of one stage, averaged

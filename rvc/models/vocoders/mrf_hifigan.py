@@ -14,10 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from rvc.formats import parse_sample_rate
-from rvc.models.commons import LRELU_SLOPE, get_padding, remove_weight_norm, wn
+from rvc.models.commons import LRELU_SLOPE, checkpointed, get_padding, remove_weight_norm, wn
 from rvc.models.nsf import SourceModuleHnNSF
 from rvc.models.vocoders.base import Vocoder, child_indices, kernel_sizes, weight_shape
 from rvc.models.vocoders.hifigan import branch_mean, noise_conv, upsample_layer
@@ -132,10 +131,7 @@ class MRFHiFiGAN(Vocoder):
         if g is not None and hasattr(self, "cond"):
             x = x + self.cond(g)
         for i in range(len(self.upsamples)):
-            if self.training and self.checkpointing and x.requires_grad:
-                x = checkpoint(self._stage, x, har, i, use_reentrant=False)
-            else:
-                x = self._stage(x, har, i)
+            x = checkpointed(self, self._stage, x, har, i)
         # default 0.01 slope here, as in HiFi-GAN and Applio
         return torch.tanh(self.conv_post(F.leaky_relu(x)))  # [B, 1, N]
 

@@ -14,10 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from rvc.formats import parse_sample_rate
-from rvc.models.commons import remove_weight_norm, wn
+from rvc.models.commons import checkpointed, remove_weight_norm, wn
 from rvc.models.nsf import SineSource
 from rvc.models.vocoders.base import Vocoder, child_indices, weight_shape
 from rvc.models.vocoders.hifigan import ResBlock, branch_mean
@@ -255,10 +254,7 @@ class RefineGAN(Vocoder):
             x = F.leaky_relu(x, LRELU_SLOPE)
             x = F.interpolate(x, scale_factor=float(rate), mode="linear")
             x = torch.cat([x, skip], dim=1)
-            if self.training and self.checkpointing and x.requires_grad:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = checkpointed(self, block, x)
 
         x = self.conv_post(F.leaky_relu(x, LRELU_SLOPE))
         return torch.tanh(x)  # [B, 1, N]
