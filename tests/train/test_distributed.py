@@ -12,6 +12,17 @@ import rvc.train.distributed as dist
 from rvc.train.run import TrainError
 
 
+@pytest.fixture(autouse=True)
+def _rank_zero_kept():
+    """A Trainer built as rank 1 sets Lightning's process-wide rank; later tests' loggers
+    (rank-zero only) would silently write nothing."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    rank = getattr(rank_zero_only, "rank", 0)
+    yield
+    rank_zero_only.rank = rank
+
+
 def _ddp_trainer() -> L.Trainer:
     return L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False,
                      enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
