@@ -130,6 +130,7 @@ def test_auto_follows_gpu_memory(monkeypatch):
     assert checkpointing("auto", "cpu") is False  # a CPU run on a GPU machine
 
 
+@pytest.mark.slow  # 12 s of dynamo tracing on 2 cores
 def test_compiled_step_with_checkpointing_is_the_eager_one():
     # dynamo traces the non-reentrant checkpoint as one region (no graph break); backend eager
     # (~10 s of tracing); aot_eager gives the same, checked by hand (~80 s on 2 cores)
