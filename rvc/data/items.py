@@ -119,16 +119,12 @@ class SplitItems:
         lazy: bool = False,
         reader: PackedReader | None = None,
     ):
-        # only the root travels to loader workers, not the parsed manifest
-        self.store, self.recs, self.sample_rate = (
-            FeatureStore(store.root, read=False),
-            recs,
-            sample_rate,
-        )
+        # workers get the split's records and the store's root, not the whole parsed manifest
+        self.store = FeatureStore(store.root, read=False)
+        self.recs, self.sample_rate = recs, sample_rate
         self.reader = reader  # a packed store (rvc/data/packed.py): read from its four files
         self.mute, self.n_slices = mute, len(recs)
         self.lengths = np.asarray(list(frames) + [mute.n if mute else 0] * mutes, np.int64)
-        self.sids = np.asarray([r.speaker for r in recs] + [0] * mutes, np.int64)
         self.lazy = lazy
         self.held = None if lazy else [self._read(i, 0, n) for i, n in enumerate(frames)]
 
