@@ -22,7 +22,13 @@ import numpy as np
 
 # name → (pedalboard class, {parameter: default}). Defaults are pedalboard's except where its
 # own would do nothing to a voice (Compressor's ratio 1, Gain's +1 dB, filters at 50 Hz) or
-# be too much (Limiter's -10 dB threshold, Delay's half-second echo at 50 % mix)
+# be too much (Delay's half-second echo at 50 % mix). Two are built differently (`_plugins`):
+# - highpass/lowpass: pedalboard's are one pole (6 dB/octave: a 5 kHz tone only 14 dB below a
+#   1 kHz cut), so `poles` of them in series (4: 24 dB/octave);
+# - limiter: pedalboard's (JUCE's) adds make-up gain up to 0 dBFS and has a fixed -10 dB
+#   compressor stage in front, so quiet audio comes out louder; ours is a fast 20:1
+#   compressor at the threshold and a clipper there: the peak never passes the threshold, and
+#   audio below it is untouched
 EFFECTS: dict[str, tuple[str, dict[str, float]]] = {
     "reverb": (
         "Reverb",
@@ -33,10 +39,10 @@ EFFECTS: dict[str, tuple[str, dict[str, float]]] = {
         "Compressor",
         {"threshold_db": -18.0, "ratio": 4.0, "attack_ms": 1.0, "release_ms": 100.0},
     ),
-    "limiter": ("Limiter", {"threshold_db": -1.0, "release_ms": 100.0}),
+    "limiter": ("Compressor", {"threshold_db": -1.0, "release_ms": 100.0}),
     "gain": ("Gain", {"gain_db": 0.0}),
-    "highpass": ("HighpassFilter", {"cutoff_frequency_hz": 80.0}),
-    "lowpass": ("LowpassFilter", {"cutoff_frequency_hz": 8000.0}),
+    "highpass": ("HighpassFilter", {"cutoff_frequency_hz": 80.0, "poles": 4}),
+    "lowpass": ("LowpassFilter", {"cutoff_frequency_hz": 8000.0, "poles": 4}),
     "chorus": (
         "Chorus",
         {"rate_hz": 1.0, "depth": 0.25, "centre_delay_ms": 7.0, "feedback": 0.0, "mix": 0.5},
@@ -112,10 +118,28 @@ def build(chain: Iterable[Effect]) -> Any:
     plugins = []
     for i, effect in enumerate(chain):
         try:
-            plugins.append(getattr(pb, EFFECTS[effect.name][0])(**dict(effect.params)))
+            plugins += _plugins(pb, effect)
         except (ValueError, TypeError) as e:
             raise ValueError(f"effects[{i}] ({effect.name}): {e}") from e
     return pb.Pedalboard(plugins)
+
+
+def _plugins(pb: Any, effect: Effect) -> list[Any]:
+    """One entry's pedalboard plugins (why two effects are more than one: see EFFECTS)."""
+    params = dict(effect.params)
+    cls = getattr(pb, EFFECTS[effect.name][0])
+    if effect.name in ("highpass", "lowpass"):
+        poles = params.pop("poles")
+        if poles != int(poles) or not 1 <= poles <= 8:
+            raise ValueError(f"poles must be a whole number in 1..8, got {poles:g}")
+        return [cls(**params) for _ in range(int(poles))]
+    if effect.name == "limiter":
+        th = params["threshold_db"]
+        if th > 0:
+            raise ValueError(f"threshold_db must be ≤ 0 dBFS, got {th:g}")
+        return [cls(threshold_db=th, ratio=20.0, attack_ms=1.0, release_ms=params["release_ms"]),
+                pb.Clipping(threshold_db=th)]  # fmt: skip
+    return [cls(**params)]
 
 
 class EffectChain:
