@@ -32,9 +32,8 @@ import numpy as np
 EFFECTS: dict[str, tuple[str, dict[str, float]]] = {
     "reverb": (
         "Reverb",
-        {"room_size": 0.5, "damping": 0.5, "wet_level": 0.33, "dry_level": 0.4, "width": 1.0,
-         "freeze_mode": 0.0},
-    ),  # fmt: skip
+        dict(room_size=0.5, damping=0.5, wet_level=0.33, dry_level=0.4, width=1.0, freeze_mode=0.0),
+    ),
     "compressor": (
         "Compressor",
         {"threshold_db": -18.0, "ratio": 4.0, "attack_ms": 1.0, "release_ms": 100.0},

@@ -78,14 +78,17 @@ def test_streamed_blocks_equal_the_whole_file(block):
     whole = shift_formants(x, 3.0)
     shifter = FormantShifter(3.0)
     padded = np.concatenate([x, np.zeros(shifter.latency + 160, np.float32)])
-    out = np.concatenate([shifter.push(padded[i : i + block]) for i in range(0, len(padded), block)])
+    out = np.concatenate(
+        [shifter.push(padded[i : i + block]) for i in range(0, len(padded), block)]
+    )
     assert shifter.latency % 160 == 0  # whole 10 ms frames: a stream's delay stays on its grid
     np.testing.assert_allclose(out[shifter.latency : shifter.latency + len(x)], whole, atol=1e-5)
 
 
 def test_whole_frames_in_give_as_many_samples_out():
     shifter = FormantShifter(-2.0)
-    assert [len(shifter.push(np.zeros(n, np.float32))) for n in (160, 4000, 480)] == [160, 4000, 480]
+    sizes = [160, 4000, 480]
+    assert [len(shifter.push(np.zeros(n, np.float32))) for n in sizes] == sizes
 
 
 def test_out_of_range_is_refused_by_the_options():
