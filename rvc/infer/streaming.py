@@ -219,6 +219,10 @@ class StreamingConverter:
         return 0 if self._formant is None else self._formant.latency // ck.WINDOW
 
     @property
+    def formant_latency_s(self) -> float:
+        return self._formant_frames / 100
+
+    @property
     def latency_s(self) -> float:
         """Algorithmic latency: block + crossfade + SOLA search (+ the formant shifter's)."""
         return (self.b + self.x + self.s + self._formant_frames) / 100
