@@ -29,10 +29,8 @@ Latency: a sample pushed leaves in the output `crossfade + search − offset` la
 algorithmic latency is block + crossfade + search (what `latency_s` reports; the WebUI's
 `delay_time` is the same sum).
 
-A formant shift (`convert.formant`) runs on the input blocks before all this, as offline,
-through the same streaming shifter: it adds its fixed latency (50 ms) to the delay. Effects
-(`convert.effects`) run on the output blocks with their state kept from block to block
-(reverb tails and echoes cross block boundaries), so a streamed chain is the whole-file chain.
+A formant shift runs on the input blocks first (the offline path's shifter: +50 ms latency);
+effects on the output blocks, their state kept across blocks (reverb tails, echoes).
 """
 
 from __future__ import annotations
@@ -163,7 +161,10 @@ class StreamingConverter:
         self.hop = converter.hop  # output samples per frame
         self.block_samples = self.b * ck.WINDOW
         self.fade = fade_in(self.x * self.hop)
-        self._formant = self._shifter(self.options)
+        opts = self.options  # no formant shift at the start: no shifter, no latency for nothing
+        self._formant = (
+            FormantShifter(opts.formant, ck.SR, opts.formant_quefrency) if opts.formant else None
+        )
         self._effects = EffectChain(self.options.effects, self.sample_rate)
         self.reset()
         self._sources = sine_sources(converter.voice.synthesizer.dec)
@@ -191,11 +192,6 @@ class StreamingConverter:
         if self._formant is not None:
             self._formant.reset()
         self._effects.reset()
-
-    @staticmethod
-    def _shifter(opts: ConvertOptions) -> FormantShifter | None:
-        # none when the stream starts without a formant shift: no latency added for nothing
-        return FormantShifter(opts.formant, ck.SR, opts.formant_quefrency) if opts.formant else None
 
     def warmup(self) -> float:
         """Run every network once at the stream's shapes (oneDNN builds its kernels on the
