@@ -134,7 +134,9 @@ def test_help_lists_options_without_shared_bases():
     assert lines["model"].startswith("model: 32k, 40k")
 
 
-# every option of every group, through the config that uses it (slicing: extract's; else train's)
+# every option of every group, through the config that uses it (slicing: extract's, effects:
+# infer's; else train's)
+_APP = {"slicing": "extract", "effects": "infer"}
 _EXTRA = {  # required values (`???`) an option leaves to the command line
     ("embedder", "custom"): ["embedder.local_path=/nonexistent"],
     ("pretrained", "custom"): ["pretrained.generator=/g.pth", "pretrained.discriminator=/d.pth"],
@@ -156,10 +158,11 @@ def test_every_option_of_every_group_composes_and_resolves(tmp_path, group, opti
 
     from rvc import registry
 
-    app = "extract" if group == "slicing" else "train"
+    app = _APP.get(group, "train")
     extra = [*_EXTRA.get((group, option), []), *([f"out_dir={tmp_path}"] if app == "train" else [])]
-    inputs = BASE[1:] if app == "extract" else []
-    cfg = compose(app, ["name=x", *inputs, f"{group}={option}", *extra], return_hydra_config=True)
+    inputs = {"extract": BASE[1:], "infer": ["voice=/v.pth", "input=a.wav"]}.get(app, [])
+    name = "+name=x" if app == "infer" else "name=x"  # infer's runs have no name
+    cfg = compose(app, [name, *inputs, f"{group}={option}", *extra], return_hydra_config=True)
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().set_config(cfg)  # `${hydra:...}` resolves as in a run (W&B's name)

@@ -4,8 +4,9 @@
 `tests/infer/test_reference.py`): a 48 Hz high-pass, reflect padding, cuts at quiet points
 (`rvc.infer.chunks`), per chunk the embedder's 20 ms frames blended with their k=8 nearest
 training vectors, repeated ×2 to the 10 ms F0 grid, `protect` on unvoiced frames, the
-synthesizer, then RMS mixing, resampling and a peak limit of 0.99. Every user-facing entry
-(infer.py, the notebook, evaluation) calls it.
+synthesizer, then RMS mixing, resampling and a peak limit of 0.99. Before it all an optional
+formant shift of the input (`rvc.audio.formant`), after it an optional effects chain
+(`rvc.infer.effects`). Every user-facing entry (infer.py, the notebook, evaluation) calls it.
 """
 
 from __future__ import annotations
@@ -271,6 +272,10 @@ class VoiceConverter:
             from rvc.audio.process import reduce_noise
 
             audio16k = reduce_noise(audio16k, ck.SR, strength=opts.denoise)
+        if opts.formant:  # as Applio: the timbre the model hears moves, so the output's does
+            from rvc.audio.formant import shift_formants
+
+            audio16k = shift_formants(audio16k, opts.formant, ck.SR, opts.formant_quefrency)
         audio = highpass_16k(audio16k)
         pad = ck.seconds(opts.pad_s)
         # cut points from the float64 filter output (as the WebUI); then float32, which is all
@@ -307,7 +312,15 @@ class VoiceConverter:
             from rvc.audio.process import resample
 
             out = resample(out, self.sample_rate, opts.output_rate)
-        return limit_peak(np.asarray(out, dtype=np.float32), inplace=True)
+        out = limit_peak(np.asarray(out, dtype=np.float32), inplace=True)
+        if opts.effects:
+            from rvc.infer.effects import apply_effects
+
+            # on the output as it would be written without them; then the clip guard again
+            # (reverb and gain can add to the peak)
+            out = apply_effects(out, opts.output_rate or self.sample_rate, opts.effects)
+            out = limit_peak(out, inplace=True)
+        return out
 
     def _output_bound(self, plan: list[ck.Chunk], opts: ConvertOptions) -> int:
         """At least as many output samples as the chunks give (each at most its frames)."""

@@ -217,9 +217,10 @@ def run(cfg: DictConfig) -> LiveResult:
     if str(cfg.output) == STDIO:  # stdout carries the audio: every log line goes to stderr
         _logs_to_stderr()
     live = build_stream(cfg)
-    log.info("live: %s, latency %.0f ms (block %.0f + crossfade %.0f + search %.0f ms)",
+    log.info("live: %s, latency %.0f ms (block %.0f + crossfade %.0f + search %.0f ms%s)",
              Path(str(cfg.voice)).name, live.latency_s * 1e3, live.stream.block_s * 1e3,
-             live.stream.crossfade_s * 1e3, live.stream.sola_search_s * 1e3)  # fmt: skip
+             live.stream.crossfade_s * 1e3, live.stream.sola_search_s * 1e3,
+             f" + formant {live.formant_latency_s * 1e3:.0f}" if live.formant_latency_s else "")  # fmt: skip
     log.info("live: kernels built in %.1f s", live.warmup())
     blocks, outs = source(cfg, live), sinks(cfg, live)
     meter = bool(cfg.meter) and sys.stderr.isatty()

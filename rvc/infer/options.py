@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from rvc.audio.formant import MAX_SEMITONES, QUEFRENCY_MS
+from rvc.infer.effects import Effect, parse_chain
+
 CHUNK_SHAPES = ("fixed", "exact")
 
 
@@ -22,6 +25,13 @@ class ConvertOptions:
     autotune: float = 0.0  # 0..1: pull F0 towards the nearest semitone (1 = snap)
     denoise: float = 0.0  # 0..1: noise reduction of the input first (needs the denoise extra)
     output_rate: int = 0  # Hz of the written file; 0 keeps the model's rate
+    # semitones the input's formants (its timbre) move before conversion, the pitch kept
+    # (Applio's formant shift, rvc/audio/formant.py); 0 = off, the input untouched
+    formant: float = 0.0
+    formant_quefrency: float = QUEFRENCY_MS  # ms: the envelope's lifter, < the pitch period
+    # effects after conversion at the output rate, in order (rvc/infer/effects.py): entries
+    # like {"name": "reverb", "room_size": 0.3}; built and checked here, before any work
+    effects: tuple[Effect, ...] = ()
     # chunking (seconds), RVC's fp32 values: context padding, search for a quiet cut point
     # ±query around every `center`, only inputs longer than `max` are cut
     pad_s: float = 1.0
@@ -40,6 +50,10 @@ class ConvertOptions:
         _check_range("autotune", self.autotune, 0.0, 1.0)
         _check_range("denoise", self.denoise, 0.0, 1.0)
         _check_range("pitch", self.pitch, -48.0, 48.0)
+        _check_range("formant", self.formant, -MAX_SEMITONES, MAX_SEMITONES)
+        _check_range("formant_quefrency", self.formant_quefrency, 0.1, 20.0)
+        # a frozen field set once, here: any list of entries becomes a checked chain
+        object.__setattr__(self, "effects", parse_chain(self.effects))
         if self.speaker < 0:
             raise ValueError(f"speaker must be ≥ 0, got {self.speaker}")
         if self.f0_smooth < 0 or (self.f0_smooth > 1 and self.f0_smooth % 2 == 0):

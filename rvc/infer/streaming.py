@@ -28,6 +28,9 @@ Latency: a sample pushed leaves in the output `crossfade + search − offset` la
 (offset ∈ [0, search] from SOLA); a device adds the block's own buffering on top, so the
 algorithmic latency is block + crossfade + search (what `latency_s` reports; the WebUI's
 `delay_time` is the same sum).
+
+A formant shift runs on the input blocks first (the offline path's shifter: +50 ms latency);
+effects on the output blocks, their state kept across blocks (reverb tails, echoes).
 """
 
 from __future__ import annotations
@@ -40,11 +43,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from rvc.audio.formant import FormantShifter
 from rvc.f0 import edit
 from rvc.index.search import blend, retrieve
 from rvc.infer import chunks as ck
 from rvc.infer.blocks import CausalHighpass, fade_in, rms_mix_block, sola_offset, to_frames
 from rvc.infer.converter import PEAK, SILENCE, VoiceConverter, protect_unvoiced
+from rvc.infer.effects import EffectChain
 from rvc.infer.options import ConvertOptions
 from rvc.models.nsf import continued_phase, cycles, sine_sources
 
@@ -156,6 +161,11 @@ class StreamingConverter:
         self.hop = converter.hop  # output samples per frame
         self.block_samples = self.b * ck.WINDOW
         self.fade = fade_in(self.x * self.hop)
+        opts = self.options  # no formant shift at the start: no shifter, no latency for nothing
+        self._formant = (
+            FormantShifter(opts.formant, ck.SR, opts.formant_quefrency) if opts.formant else None
+        )
+        self._effects = EffectChain(self.options.effects, self.sample_rate)
         self.reset()
         self._sources = sine_sources(converter.voice.synthesizer.dec)
         self._phase0 = torch.zeros((), device=converter.device)  # filled in place per block
@@ -179,6 +189,9 @@ class StreamingConverter:
         self.pending = np.zeros(0, dtype=np.float32)
         self.stats = StreamStats(block_s=self.b / 100)
         self._highpass = CausalHighpass()
+        if self._formant is not None:
+            self._formant.reset()
+        self._effects.reset()
 
     def warmup(self) -> float:
         """Run every network once at the stream's shapes (oneDNN builds its kernels on the
@@ -197,23 +210,46 @@ class StreamingConverter:
         return self.conv.sample_rate
 
     @property
+    def _formant_frames(self) -> int:
+        """10 ms frames the formant shifter delays the input by (0 without one)."""
+        return 0 if self._formant is None else self._formant.latency // ck.WINDOW
+
+    @property
+    def formant_latency_s(self) -> float:
+        return self._formant_frames / 100
+
+    @property
     def latency_s(self) -> float:
-        """Algorithmic latency: block + crossfade + SOLA search (no model look-ahead)."""
-        return (self.b + self.x + self.s) / 100
+        """Algorithmic latency: block + crossfade + SOLA search (+ the formant shifter's)."""
+        return (self.b + self.x + self.s + self._formant_frames) / 100
 
     @property
     def delay_samples(self) -> int:
         """Output samples between a pushed sample and its converted self (SOLA may bring it
         up to `sola_search_s` sooner)."""
-        return (self.x + self.s) * self.hop
+        return (self.x + self.s + self._formant_frames) * self.hop
 
     def output_length(self, n_in: int) -> int:
         """Output samples (model rate) that `n_in` pushed 16 kHz samples convert to."""
         return n_in * self.hop // ck.WINDOW
 
     def set_options(self, **changes: Any) -> None:
-        """Change conversion knobs between blocks (pitch, index_rate, protect, …); validated."""
-        self.options = replace(self.options, **changes)
+        """Change conversion knobs between blocks (pitch, index_rate, protect, …); validated.
+        A formant shift can change live only in a stream that started with one (its latency
+        is the stream's); new effects start with fresh state."""
+        old, new = self.options, replace(self.options, **changes)
+        if new.formant != old.formant or new.formant_quefrency != old.formant_quefrency:
+            if self._formant is None:
+                raise ValueError(
+                    "formant: this stream started without a formant shift, and turning one on "
+                    "would add its latency mid-stream; start it with convert.formant set"
+                )
+            if new.formant_quefrency != old.formant_quefrency:
+                self._formant = FormantShifter(new.formant, ck.SR, new.formant_quefrency)
+            self._formant.set_semitones(new.formant)  # 0: the input, delayed as before
+        if new.effects != old.effects:
+            self._effects = EffectChain(new.effects, self.sample_rate)
+        self.options = new
 
     # ---- the stream ---------------------------------------------------------------------
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -278,6 +314,8 @@ class StreamingConverter:
         self.window[-len(new) :] = new
 
     def _block(self, new: np.ndarray) -> np.ndarray:
+        if self._formant is not None:  # whole 10 ms frames in: exactly as many samples out
+            new = self._formant.push(new)
         self._shift_in(self._gate(self._highpass(new)))
         w, hop = ck.WINDOW, self.hop
         live = self.window[-(self.decoded + self.margin) * w :]
@@ -286,7 +324,10 @@ class StreamingConverter:
             wav = np.zeros(self.decoded * hop, dtype=np.float32)
         else:
             wav = self._convert_window()
-        return self._sola(wav)
+        out = self._sola(wav)
+        if self._effects.chain:  # silent blocks too: reverb tails and echoes ring on
+            out = np.clip(self._effects(out), -PEAK, PEAK)
+        return out
 
     def _features(self) -> np.ndarray:
         """Embedder features of every window frame [frames, dim]: the embedder runs on the

@@ -90,6 +90,20 @@ def test_a_device_without_portaudio_is_a_live_error(tmp_path, voice_files):
         run(_live_cfg(tmp_path, voice_files / "v.pth", f"output={tmp_path / 'o.wav'}"))
 
 
+def test_live_py_with_effects_and_formant_writes_an_aligned_file(tmp_path, voice_files, quiet):
+    x = voice16k(2.0)
+    src = write(tmp_path / "speech.wav", x, 16000)
+    out = tmp_path / "fx.wav"
+    res = run(_live_cfg(tmp_path, voice_files / "v.pth", f"input={src}", f"output={out}",
+                        "effects=hall", "formant=2", "stream.threshold_db=-120"))  # fmt: skip
+    y, _ = sf.read(out, dtype="float32")
+    assert len(y) == len(x) * 40000 // 16000 and np.isfinite(y).all() and np.abs(y).max() > 0.01
+    assert res.latency_s == pytest.approx(0.25 + 0.05 + 0.01 + 0.05)  # + the formant shifter
+    with pytest.raises(LiveError, match="unknown effect"):
+        run(_live_cfg(tmp_path, voice_files / "v.pth", f"input={src}", f"output={out}",
+                      "effects.chain=[{name: phaser}]"))  # fmt: skip
+
+
 def test_bad_input_and_options_are_live_errors(tmp_path, voice_files):
     with pytest.raises(LiveError, match="no such file"):
         run(_live_cfg(tmp_path, voice_files / "v.pth", f"input={tmp_path / 'nope.wav'}",

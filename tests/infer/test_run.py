@@ -189,3 +189,48 @@ def test_url_input_is_downloaded_and_converted(tmp_path, voice_files, http_root)
     assert any((tmp_path / "downloads").iterdir())
     missing = run(_cfg(tmp_path, voice_files / "v.pth", f"{base}/missing.wav"))
     assert not missing.written and "missing.wav" in missing.failed[0].source
+
+
+def _band_db(y: np.ndarray, sr: int, lo: float) -> float:
+    """Energy above `lo` Hz, dB."""
+    spec = np.abs(np.fft.rfft(y)) ** 2
+    return 10 * np.log10(spec[np.fft.rfftfreq(len(y), 1 / sr) > lo].sum() + 1e-20)
+
+
+def test_effects_and_formant_end_to_end(tmp_path, voice_files, quiet, monkeypatch):
+    """infer.py's run with an effects chain and a formant shift: each changes the output as
+    it says, and a bad chain is refused before any model is loaded."""
+    src = write(tmp_path / "a.wav", voice16k(2.0), 16000)
+
+    def convert(name: str, *overrides: str) -> np.ndarray:
+        res = run(_cfg(tmp_path, voice_files / "v.pth", src, "index_rate=0",
+                       f"output={tmp_path / name}.wav", *overrides))  # fmt: skip
+        assert not res.failed, res.failed
+        return sf.read(res.written[0].output, dtype="float32")[0]
+
+    plain = convert("plain")
+    quieter = convert("gain", "effects.chain=[{name: gain, gain_db: -6}]")
+    rms = [float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) for y in (plain, quieter)]
+    assert rms[1] / rms[0] == pytest.approx(10 ** (-6 / 20), rel=0.01)
+    radio = convert("radio", "effects=radio")  # the preset's 3.4 kHz low-pass, 4 poles
+    assert _band_db(plain, 40000, 6000) - _band_db(radio, 40000, 6000) > 20
+    shifted = convert("formant", "formant=4")
+    assert shifted.shape == plain.shape and np.isfinite(shifted).all()
+    assert not np.allclose(shifted, plain, atol=1e-3)  # the model heard another timbre
+    assert np.array_equal(convert("formant0", "convert.formant=0"), plain)
+
+    import rvc.infer.load
+
+    monkeypatch.setattr(rvc.infer.load, "load_converter", lambda *a, **k: pytest.fail("loaded"))
+    with pytest.raises(InferError, match=r"unknown effect 'echoo'; valid: chorus, compressor"):
+        run(_cfg(tmp_path, voice_files / "v.pth", src, "effects.chain=[{name: echoo}]"))
+
+
+def test_python_api_applies_effects_at_the_output_rate(voice_files, quiet):
+    conv = load_converter(voice_files / "v.pth", f0="pm")
+    x = voice16k(2.0)
+    opts = ConvertOptions(index_rate=0, output_rate=16000)
+    plain = conv.convert(x, opts, progress=False)
+    low = conv.convert(x, opts.with_(effects=[{"name": "lowpass", "cutoff_frequency_hz": 1000}]),
+                       progress=False)  # fmt: skip
+    assert len(low) == len(plain) and _band_db(plain, 16000, 5000) - _band_db(low, 16000, 5000) > 20

@@ -190,3 +190,41 @@ def test_rms_mix_rate_gives_the_output_the_inputs_loudness_block_by_block(voice_
     # rate 1: the model's own loudness, whatever the input's; rate 0: the input's envelope
     # (measured 1.01 and 3.98: the input's 4x)
     assert louder[0] < 1.2 and louder[1] == pytest.approx(4.0, rel=0.15), louder
+
+
+def test_effects_per_block_equal_the_chain_on_the_whole_stream(voice_files, quiet):
+    """Live effects keep their state across blocks: a reverb and an echo streamed through
+    0.25 s blocks give what the chain gives on the stream's whole output."""
+    from rvc.infer.effects import apply_effects
+
+    conv = converter(voice_files, index=None)
+    x = voice16k(3.0)
+    chain = [{"name": "delay", "delay_seconds": 0.3, "feedback": 0.3},
+             {"name": "reverb", "room_size": 0.7}, {"name": "gain", "gain_db": -6}]  # fmt: skip
+    raw = []
+    for opts in (OPTS, OPTS.with_(effects=chain)):
+        stream = StreamingConverter(conv, opts, StreamOptions(block_s=0.25, threshold_db=UNGATED))
+        raw.append(np.concatenate([stream.push(x), stream.flush()]))
+    dry, wet = raw
+    whole = np.clip(apply_effects(dry, conv.sample_rate, OPTS.with_(effects=chain).effects), -1, 1)
+    assert wet.shape == dry.shape and np.abs(wet - dry).max() > 0.01
+    np.testing.assert_allclose(wet, whole, atol=1e-4)
+
+
+def test_formant_in_a_stream_adds_its_latency_and_follows_offline(voice_files, quiet):
+    conv = converter(voice_files, index=None)
+    x = voice16k(4.0)
+    opts = OPTS.with_(formant=3.0)
+    plain = StreamingConverter(conv, OPTS, StreamOptions(block_s=0.25))
+    stream = StreamingConverter(conv, opts, StreamOptions(block_s=0.25, threshold_db=UNGATED))
+    assert stream.latency_s == pytest.approx(plain.latency_s + 0.05)  # the shifter's 50 ms
+    assert stream.delay_samples == plain.delay_samples + 5 * conv.hop
+    live = convert_stream(stream, x)
+    offline = conv.convert(x, opts, progress=False)
+    assert len(live) == len(x) * 40000 // 16000
+    n = min(len(live), len(offline)) - 40000
+    # aligned with the offline shift (the delay taken off): as close as without a shift
+    assert np.corrcoef(offline[40000:n], live[40000:n])[0, 1] > 0.95
+    stream.set_options(formant=-2.0)  # between shifts: same latency, next block on
+    with pytest.raises(ValueError, match="started without a formant shift"):
+        plain.set_options(formant=2.0)
