@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import types
 from collections.abc import Iterator
@@ -42,7 +43,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rvc.errors import RVCError
-from rvc.io.voice_model import VoiceModel, load_voice_model, weights_sha256
+from rvc.io.checkpoints import load_state_checked
+from rvc.io.voice_model import (
+    VoiceModel,
+    build_synthesizer,
+    read_voice_model,
+    weights_sha256,
+)
+from rvc.models.inference import for_inference
 from rvc.models.synthesizer import INFER_NOISE_SCALE
 
 DEFAULT_OPSET = 17  # w-okada's; LayerNormalization needs >= 17
@@ -173,12 +181,15 @@ def export_onnx(
     """Write `out` (.onnx, atomically) from a voice model file or loaded `VoiceModel`; returns
     {"inputs": names, "output": name, "metadata": the embedded JSON}."""
     onnx = _require_onnx()
-    vm = model if isinstance(model, VoiceModel) else load_voice_model(model)
-    if vm.synthesizer is None:
-        raise OnnxExportError(f"{vm.path}: the voice model has no network; load it first")
+    vm = model if isinstance(model, VoiceModel) else read_voice_model(model)
     if opset < DEFAULT_OPSET:
         raise OnnxExportError(f"--opset {opset}: the graph needs opset >= {DEFAULT_OPSET}")
-    net = vm.synthesizer.float().eval()
+    # a fresh network with the weight norms folded into plain weights: a smaller graph and a
+    # 2-3x faster trace. Not a deepcopy: folding a copy's weight norm would strip the shared
+    # parametrized class of the caller's network too
+    net = build_synthesizer(vm.config, vm.use_f0, vm.vocoder, vm.text_enc_hidden_dim)
+    load_state_checked(net, vm.weights, str(vm.path), ignore_missing=("enc_q.",))
+    net = for_inference(net.float(), None, "cpu")
     graph = OnnxSynthesizer(net, layout)
     names = graph.input_names
     time_axis = {"phone": 1, "feats": 1, "pitch": 1, "pitchf": 1, "rnd": 2}
@@ -214,7 +225,7 @@ def _our_metadata(vm: VoiceModel, layout: str, source_noise: bool) -> dict[str, 
         "version": vm.version,
         "vocoder": vm.vocoder,
         "layout": layout,
-        "hop_length": int(vm.synthesizer.hop_length),
+        "hop_length": math.prod(vm.config[12]),
         "inter_channels": int(vm.config[2]),
         "source_noise": source_noise,
         "weights_sha256": weights_sha256(vm.weights),
