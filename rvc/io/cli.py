@@ -258,7 +258,9 @@ def _parser() -> argparse.ArgumentParser:
         help="input names: webui (phone, ..., ds, rnd: noise as an input) or w-okada "
         "(feats, p_len, pitch, pitchf, sid: noise drawn inside); default webui",
     )
-    ox.add_argument("--opset", type=int, help="ONNX opset (default 17, as w-okada)")
+    ox.add_argument(
+        "--opset", type=int, help="ONNX opset, 13 (the WebUI's) to 17 (default, w-okada's)"
+    )
     return p
 
 

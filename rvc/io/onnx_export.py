@@ -5,7 +5,7 @@ What we match (read from the public sources' behaviour, not their code):
 
 - `webui` (default): the RVC WebUI's ONNX export (`infer/modules/onnx/export.py`,
   `SynthesizerTrnMsNSFsidM` in `infer/lib/infer_pack/models_onnx.py`) and its ONNX inference
-  (`OnnxRVC`), which MoeVoiceStudio and the small `rvc-onnx` runtimes follow. Inputs
+  (`OnnxRVC`), which runtimes written for the WebUI's files follow. Inputs
   `phone` [1, T, 256|768] float32, `phone_lengths` [1] int64, `pitch` [1, T] int64 (coarse
   1..255), `pitchf` [1, T] float32 (Hz), `ds` [1] int64 (speaker id), `rnd` [1, inter_channels
   (192), T] float32: the prior noise, already scaled (the runtime passes randn · 0.66666), so
@@ -15,8 +15,8 @@ What we match (read from the public sources' behaviour, not their code):
 - `w-okada`: the w-okada voice changer (`server/voice_changer/RVC/onnxExporter/export2onnx.py`
   and `OnnxRVCInferencer`): inputs `feats`, `p_len`, `pitch`, `pitchf`, `sid` (no-F0: `feats`,
   `p_len`, `sid`), the prior noise drawn inside the graph (randn · 0.66666), output `audio`.
-- Both: opset 17 (w-okada's; the WebUI used 13, which our graph's ops also need 17 for:
-  LayerNormalization), and w-okada's model metadata: `metadata_props["metadata"]` a JSON with
+- Both: opset 17 by default (w-okada's; `opset=13`, the WebUI's, also exports), and w-okada's
+  model metadata: `metadata_props["metadata"]` a JSON with
   `application`, `version`, `modelType`, `samplingRate`, `f0`, `embChannels`, `embedder`,
   `embOutputLayer`, `useFinalProj` (the keys its `_setInfoByONNX` reads), plus ours under `rvc`.
 
@@ -24,7 +24,8 @@ The NSF sources (HiFi-GAN NSF, MRF HiFi-GAN, RefineGAN) draw noise and the overt
 phases inside the graph (RandomNormalLike / RandomUniform), as in those tools. `source_noise=
 False` exports them without (noise 0, start phases 0): a deterministic graph, which the tests
 compare with `Synthesizer.infer` under `quiet_sources`. Exported with the TorchScript exporter
-(`dynamo=False`): like those tools, opset 17 is available there, and it takes ~1 s, not ~15 s.
+(`dynamo=False`), as those tools do: it writes opsets 13-17 and takes ~1 s where the dynamo
+exporter takes ~15 s (tiny model, 2 cores) and cannot convert its graph down to opset 17.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ from rvc.io.voice_model import (
 from rvc.models.inference import for_inference
 from rvc.models.synthesizer import INFER_NOISE_SCALE
 
-DEFAULT_OPSET = 17  # w-okada's; LayerNormalization needs >= 17
+DEFAULT_OPSET = 17  # w-okada's
+MIN_OPSET = 13  # the RVC WebUI's; what the exporter needs for our ops (tested)
 OUTPUT = "audio"
 # layout -> input names in call order (pitch, pitchf only for F0 models; rnd only where given)
 LAYOUTS = {
@@ -182,8 +184,8 @@ def export_onnx(
     {"inputs": names, "output": name, "metadata": the embedded JSON}."""
     onnx = _require_onnx()
     vm = model if isinstance(model, VoiceModel) else read_voice_model(model)
-    if opset < DEFAULT_OPSET:
-        raise OnnxExportError(f"--opset {opset}: the graph needs opset >= {DEFAULT_OPSET}")
+    if opset < MIN_OPSET:
+        raise OnnxExportError(f"--opset {opset}: the graph needs opset >= {MIN_OPSET}; try 17")
     # a fresh network with the weight norms folded into plain weights: a smaller graph and a
     # 2-3x faster trace. Not a deepcopy: folding a copy's weight norm would strip the shared
     # parametrized class of the caller's network too
