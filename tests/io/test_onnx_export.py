@@ -4,8 +4,8 @@ Tolerance: max |onnx - torch| <= 1e-5 on waveforms of peak 0.005-0.7, fp32 both 
 <= 3e-7: the same ops in another order). Equality needs the same noise: the prior noise goes in
 as `rnd` (torch draws it from the same seed), and the NSF sources' own draws are switched off on
 both sides (`quiet_sources`, `source_noise=False`); the default export, with them, is checked
-for its random ops, shapes and closeness separately. Without the `slow` ones: ~20 s on 2 quiet
-cores (~40 s when another job shares them); all: ~30 s.
+for its random ops, shapes and closeness separately. Without the `slow` ones: ~14 s on 2 quiet
+cores, all ~17 s (about three times that while another job shares the cores).
 """
 
 from __future__ import annotations
