@@ -19,7 +19,8 @@ loader is replaced by an adapter) and their synthesizer class with our synthesiz
     python bench/convert.py --threads 2 --onnx                # + synthesizer: onnxruntime vs torch
 
 `--onnx` (needs the `onnx` extra) also times the synthesizer alone on `--seconds` of random
-features: torch's `Synthesizer.infer` (fp32) against onnxruntime running the `rvc-model onnx`
+features: torch's `Synthesizer.infer` (fp32; in one call, and with the vocoder in cache-sized
+pieces as the converter runs long chunks) against onnxruntime running the `rvc-model onnx`
 export of the same voice model (webui layout) with as many threads, on the CPU.
 """
 
@@ -196,9 +197,12 @@ def bench_onnx(work: Path, seconds: float, runs: int) -> dict:
         return cold, statistics.median(_timed(fn)[0] for _ in range(runs))
 
     torch_cold, torch_warm = median(lambda: net.infer(*args))
+    # what the converter runs on long chunks: the vocoder in cache-sized pieces
+    pieces_cold, pieces_warm = median(lambda: net.infer(*args, vocode_frames=frames))
     ort_cold, ort_warm = median(lambda: sess.run(None, feed))
     return {"frames": frames, "export_s": round(export_s, 3),
             "torch_cold_s": round(torch_cold, 3), "torch_warm_s": round(torch_warm, 3),
+            "torch_pieces_cold_s": round(pieces_cold, 3), "torch_pieces_warm_s": round(pieces_warm, 3),
             "onnxruntime_cold_s": round(ort_cold, 3), "onnxruntime_warm_s": round(ort_warm, 3),
             "onnxruntime": ort.__version__}  # fmt: skip
 

@@ -21,7 +21,8 @@ What we match (read from the public sources' behaviour, not their code):
   `embOutputLayer`, `useFinalProj` (the keys its `_setInfoByONNX` reads), plus ours under `rvc`.
 
 The NSF sources (HiFi-GAN NSF, MRF HiFi-GAN, RefineGAN) draw noise and the overtones' start
-phases inside the graph (RandomNormalLike / RandomUniform), as in those tools. `source_noise=
+phases inside the graph (RandomNormalLike / RandomUniform), as in those tools, and so does
+RefineGAN's AdaIN noise. `source_noise=
 False` exports them without (noise 0, start phases 0): a deterministic graph, which the tests
 compare with `Synthesizer.infer` under `quiet_sources`. Exported with the TorchScript exporter
 (`dynamo=False`), as those tools do: it writes opsets 13-17 and takes ~1 s where the dynamo
@@ -116,7 +117,7 @@ def quiet_sources(net: nn.Module) -> Iterator[nn.Module]:
     """Inside: no random draws in the decoder (NSF noise 0, overtones' start phases 0, RefineGAN's
     AdaIN noise 0), so torch and onnxruntime give the same audio for the same inputs."""
     from rvc.models.nsf import SineSource
-    from rvc.models.vocoders.refinegan import AdaIN
+    from rvc.models.vocoders.refinegan import LRELU_SLOPE, AdaIN
 
     sources = [m for m in net.modules() if isinstance(m, SineSource)]
     adains = [m for m in net.modules() if isinstance(m, AdaIN)]
@@ -124,7 +125,7 @@ def quiet_sources(net: nn.Module) -> Iterator[nn.Module]:
         m.phase0 = torch.zeros(())  # start phases k·0 instead of random
         m.add_noise = types.MethodType(lambda self, sines, uv: sines * uv, m)
     for m in adains:
-        m.forward = types.MethodType(lambda self, x: F.leaky_relu(x, 0.2), m)
+        m.forward = types.MethodType(lambda self, x: F.leaky_relu(x, LRELU_SLOPE), m)
     try:
         yield net
     finally:  # the instance attributes shadowed the class methods: removing them restores
