@@ -121,11 +121,11 @@ def blend(
         for vm, p in ((a, a_path), (b, b_path))
     ]
     name = name or f"{a.model_name}+{b.model_name}"
-    layer = a.metadata.get("v1_layer") if a.version == "v1" else None
-    if a.version == "v1" and layer is None:
+    layer = None
+    if a.version == "v1":  # record the HuBERT layer both parents read (_difference checked)
         from rvc.io.v1_layer import file_v1_layer
 
-        layer = file_v1_layer(a.metadata, str(a.path))[0]  # record what both parents read
+        layer = file_v1_layer(a.metadata, str(a.path))[0]
     return save_voice_model(
         out,
         weights,
