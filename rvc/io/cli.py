@@ -99,6 +99,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             "epoch": md.get("epoch"),
             "step": md.get("step"),
             "info": md.get("info"),
+            "blend": _blend_row(md.get("blend")),
             "parameters": parameter_count(vm.weights),
             "dtype": str(next(iter(vm.weights.values())).dtype).replace("torch.", ""),
             "model hash": md.get("model_hash"),
@@ -139,6 +140,16 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     out["tensors"] = len(state)
     out["weights sha256"] = weights_sha256(state)
     return out
+
+
+def _blend_row(blend: Any) -> str | None:
+    """A blend's parents and ratio (`rvc-model blend`), as `A ×0.7 + B ×0.3`."""
+    try:
+        r = float(blend["ratio"])
+        (a, b) = (p["name"] for p in blend["parents"])
+    except (TypeError, KeyError, ValueError):  # absent, or another tool's key of that name
+        return None
+    return f"{a} ×{1 - r:g} + {b} ×{r:g}"
 
 
 def _v1_layer_row(vm: Any) -> str | None:

@@ -7,7 +7,7 @@ import torch
 
 from rvc.formats import file_sha256
 from rvc.io.blend import BlendError, blend
-from rvc.io.cli import main
+from rvc.io.cli import describe, main
 from rvc.io.voice_model import load_voice_model, read_voice_model, save_voice_model
 from tests.io.conftest import infer, tiny_synth
 
@@ -59,6 +59,7 @@ def test_the_blend_reloads_and_converts(tmp_path, parents):
     wav = infer(vm.synthesizer)
     assert wav.shape == (1, 1, 12 * 400) and torch.isfinite(wav).all()
     assert vm.metadata["blend"]["ratio"] == pytest.approx(0.3)
+    assert describe(out)["blend"] == "Alice ×0.7 + Bob ×0.3"
 
 
 @pytest.mark.parametrize(
