@@ -16,6 +16,12 @@ loader is replaced by an adapter) and their synthesizer class with our synthesiz
     python bench/convert.py --threads 2 --webui /work/ref/webui
     python bench/convert.py --device cuda --seconds 30
     python bench/convert.py --threads 2 --precision auto      # bf16 on AMX / AVX-512-bf16 CPUs
+    python bench/convert.py --threads 2 --onnx                # + synthesizer: onnxruntime vs torch
+
+`--onnx` (needs the `onnx` extra) also times the synthesizer alone on `--seconds` of random
+features: torch's `Synthesizer.infer` (fp32; in one call, and with the vocoder in cache-sized
+pieces as the converter runs long chunks) against onnxruntime running the `rvc-model onnx`
+export of the same voice model (webui layout) with as many threads, on the CPU.
 """
 
 from __future__ import annotations
@@ -167,6 +173,40 @@ def bench_webui(webui: Path, conv, work: Path, audio: np.ndarray, runs: int) -> 
             "rtf_cold": round(cold / secs, 3), "rtf_warm": round(warm / secs, 3)}  # fmt: skip
 
 
+def bench_onnx(work: Path, seconds: float, runs: int) -> dict:
+    """The synthesizer alone: torch `infer` vs onnxruntime on the exported graph (CPU, fp32)."""
+    import onnxruntime as ort
+
+    from rvc.io.onnx_export import example_inputs, export_onnx
+    from rvc.io.voice_model import load_voice_model
+
+    vm = load_voice_model(work / "v.pth")
+    net = vm.synthesizer.for_inference(None, "cpu")
+    export_s, info = _timed(export_onnx, vm, work / "v.onnx")
+    frames = int(seconds * 100)  # 10 ms content frames
+    inputs = example_inputs(net, "webui", frames)
+    named = dict(zip(info["inputs"], inputs, strict=True))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    sess = ort.InferenceSession(str(work / "v.onnx"), opts, providers=["CPUExecutionProvider"])
+    feed = {k: v.numpy() for k, v in named.items()}
+    args = (named["phone"], named["phone_lengths"], named["pitch"], named["pitchf"], named["ds"])
+
+    def median(fn) -> tuple[float, float]:
+        cold = _timed(fn)[0]
+        return cold, statistics.median(_timed(fn)[0] for _ in range(runs))
+
+    torch_cold, torch_warm = median(lambda: net.infer(*args))
+    # what the converter runs on long chunks: the vocoder in cache-sized pieces
+    pieces_cold, pieces_warm = median(lambda: net.infer(*args, vocode_frames=frames))
+    ort_cold, ort_warm = median(lambda: sess.run(None, feed))
+    return {"frames": frames, "export_s": round(export_s, 3),
+            "torch_cold_s": round(torch_cold, 3), "torch_warm_s": round(torch_warm, 3),
+            "torch_pieces_cold_s": round(pieces_cold, 3), "torch_pieces_warm_s": round(pieces_warm, 3),
+            "onnxruntime_cold_s": round(ort_cold, 3), "onnxruntime_warm_s": round(ort_warm, 3),
+            "onnxruntime": ort.__version__}  # fmt: skip
+
+
 def device_options(p: argparse.ArgumentParser) -> None:
     """--device, --threads and --precision, as bench/convert.py and bench/extract.py take them."""
     p.add_argument("--device", default="cpu")
@@ -186,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--webui", type=Path, default=None, help="an RVC WebUI checkout to compare with")
     p.add_argument("--skip-ours", action="store_true", help="with --webui: time only theirs")
+    p.add_argument("--onnx", action="store_true", help="also: synthesizer, onnxruntime vs torch")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -202,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
             result["ours"] = bench_ours(conv, audio, a.runs)
         if a.webui:
             result["webui"] = bench_webui(a.webui, conv, work, audio, a.runs)
+        if a.onnx:
+            result["synthesizer_onnx"] = bench_onnx(work, a.seconds, a.runs)
     print(json.dumps(result))
 
 

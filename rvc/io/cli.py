@@ -3,6 +3,8 @@
 rvc-model info PATH
 rvc-model export CKPT OUT.pth --name NAME [--epoch N --step N --embedder NAME
                                            --vocoder NAME --sr N --author NAME]
+rvc-model blend A.pth B.pth OUT.pth [--ratio R --name NAME --author NAME]
+rvc-model onnx VOICE.pth OUT.onnx [--layout webui|w-okada --opset N]
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             "epoch": md.get("epoch"),
             "step": md.get("step"),
             "info": md.get("info"),
+            "blend": _blend_row(md.get("blend")),
             "parameters": parameter_count(vm.weights),
             "dtype": str(next(iter(vm.weights.values())).dtype).replace("torch.", ""),
             "model hash": md.get("model_hash"),
@@ -137,6 +140,16 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     out["tensors"] = len(state)
     out["weights sha256"] = weights_sha256(state)
     return out
+
+
+def _blend_row(blend: Any) -> str | None:
+    """A blend's parents and ratio (`rvc-model blend`), as `A ×0.7 + B ×0.3`."""
+    try:
+        r = float(blend["ratio"])
+        (a, b) = (p["name"] for p in blend["parents"])
+    except (TypeError, KeyError, ValueError):  # absent, or another tool's key of that name
+        return None
+    return f"{a} ×{1 - r:g} + {b} ×{r:g}"
 
 
 def _v1_layer_row(vm: Any) -> str | None:
@@ -218,7 +231,9 @@ def _print_table(rows: Mapping[str, Any]) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rvc-model", description="Inspect and export RVC .pth files.")
+    p = argparse.ArgumentParser(
+        prog="rvc-model", description="Inspect, export, blend and convert RVC .pth files."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="show format, sample rate, version, F0, vocoder, ...")
     info.add_argument("path", help="voice model, G/D checkpoint or pretrained .pth")
@@ -237,25 +252,61 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument(
         "--v1-layer", type=int, help="v1: the HuBERT layer the features came from (9 or 12)"
     )
+    bl = sub.add_parser("blend", help="average two voice models: (1 - ratio)·A + ratio·B")
+    bl.add_argument("a", help="voice model A (ratio 0 gives A)")
+    bl.add_argument("b", help="voice model B (ratio 1 gives B)")
+    bl.add_argument("out", help="voice model .pth to write")
+    bl.add_argument("--ratio", type=float, default=0.5, help="weight of B, in [0, 1] (default 0.5)")
+    bl.add_argument("--name", help="model name stored in the metadata (default: A+B)")
+    bl.add_argument("--author", help="author stored in the metadata")
+    ox = sub.add_parser("onnx", help="export a voice model's synthesizer to ONNX")
+    ox.add_argument("model", help="voice model .pth")
+    ox.add_argument("out", help=".onnx file to write")
+    ox.add_argument(
+        "--layout",
+        choices=("webui", "w-okada"),
+        default="webui",
+        help="input names: webui (phone, ..., ds, rnd: noise as an input) or w-okada "
+        "(feats, p_len, pitch, pitchf, sid: noise drawn inside); default webui",
+    )
+    ox.add_argument(
+        "--opset", type=int, help="ONNX opset, 13 (the WebUI's) to 17 (default, w-okada's)"
+    )
     return p
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "info":
+        _print_table(describe(args.path))
+    elif args.command == "export":
+        meta = export(
+            args.ckpt, args.out, args.name, args.epoch, args.step,
+            args.embedder, args.vocoder, args.sr, args.author, args.v1_layer,
+        )  # fmt: skip
+        f0 = "F0" if meta["f0"] else "no F0"
+        print(
+            f"wrote {args.out}: {meta['sr']} Hz, {meta['version']}, {f0}, {meta['vocoder']}, "
+            f"epoch {meta['epoch']}, sha256 {meta['model_hash'][:16]}…"
+        )
+    elif args.command == "blend":
+        from rvc.io.blend import blend
+
+        meta = blend(args.a, args.b, args.out, args.ratio, args.name, args.author)
+        print(f"wrote {args.out}: {meta['info']}, sha256 {meta['model_hash'][:16]}…")
+    else:
+        from rvc.io.onnx_export import DEFAULT_OPSET, export_onnx
+
+        info = export_onnx(
+            args.model, args.out, layout=args.layout, opset=args.opset or DEFAULT_OPSET
+        )
+        print(f"wrote {args.out}: inputs {', '.join(info['inputs'])} -> {info['output']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rvc-model` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "info":
-            _print_table(describe(args.path))
-        else:
-            meta = export(
-                args.ckpt, args.out, args.name, args.epoch, args.step,
-                args.embedder, args.vocoder, args.sr, args.author, args.v1_layer,
-            )  # fmt: skip
-            f0 = "F0" if meta["f0"] else "no F0"
-            print(
-                f"wrote {args.out}: {meta['sr']} Hz, {meta['version']}, {f0}, {meta['vocoder']}, "
-                f"epoch {meta['epoch']}, sha256 {meta['model_hash'][:16]}…"
-            )
+        _run(args)
     except Exception as e:  # any bad input: one line, exit 1 (no traceback for users)
         return report(e, "rvc-model")
     return 0

@@ -92,6 +92,15 @@ def _plain(value: Any, where: str) -> Any:
     raise TypeError(f"{where}: {type(value).__name__} is not plain data")
 
 
+def _plain_tree(value: Any, where: str) -> Any:
+    """`_plain`, also through dicts with string keys."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_tree(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_tree(v, where) for v in value]
+    return _plain(value, where)
+
+
 def build_synthesizer(
     config: list, use_f0: bool, vocoder: str = RVC_VOCODER, text_enc_hidden_dim: int = 768
 ) -> nn.Module:
@@ -121,12 +130,14 @@ def save_voice_model(
     speakers_id: int = 1,
     creation_date: str | None = None,
     info: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Atomically write a voice model `.pth`; returns the written dict without `weight`.
 
     `use_f0`, `version` and `vocoder` default to what the tensors show; given, they must agree.
     `v1_layer` (v1 models): the HuBERT layer of the training features, recorded as `v1_layer`
     so conversion reads the same (rvc/io/v1_layer.py); `auto`/None records nothing.
+    `extra`: more top-level keys of plain data (e.g. a blend's parents), after the usual ones.
     """
     state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
     config = _plain(list(config), "config")
@@ -166,6 +177,10 @@ def save_voice_model(
     layer = parse_v1_layer(v1_layer, "v1_layer")
     if version == "v1" and layer is not None:
         data[V1_LAYER_KEY] = layer
+    for key, value in (extra or {}).items():
+        if key in data:
+            raise ValueError(f"extra key {key!r} would replace a voice-model key")
+        data[key] = _plain_tree(value, key)
     save_torch(path, data)
     return {k: v for k, v in data.items() if k != "weight"}
 

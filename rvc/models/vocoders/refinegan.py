@@ -64,7 +64,10 @@ def wrapped_cumsum(v: torch.Tensor, dim: int) -> torch.Tensor:
     # A plain cumsum grows with length and loses precision; subtracting 1 at every wrap (found
     # from that rough cumsum) keeps the partial sums in [0, 1).
     rough = v.cumsum(dim) % 1
-    wraps = (rough.diff(dim=dim) < 0).to(v.dtype)
+    # slices, not Tensor.diff: the ONNX exporter has no aten::diff (and wants positive dims)
+    dim, last = dim % v.dim(), v.dim() - 1
+    r = rough.movedim(dim, last)
+    wraps = ((r[..., 1:] - r[..., :-1]).movedim(last, dim) < 0).to(v.dtype)
     shift = torch.cat([torch.zeros_like(v.narrow(dim, 0, 1)), -wraps], dim=dim)
     return (v + shift).cumsum(dim) % 1
 
