@@ -89,7 +89,7 @@ def read_window(
         if isinstance(e, DataReadError):
             raise
         raise DataReadError(f"{path} (or its F0/features): unreadable ({e})") from e
-    if len(wave) != n * hop or len(f0) != n or len(feats) != (n + 1) // 2:
+    if len(wave) != n * hop or len(f0) != n or len(coarse) != n or len(feats) != (n + 1) // 2:
         raise DataReadError(f"{path}: shorter than the store says; re-run extract.py")
     return Item(
         feats.astype(np.float16),

@@ -164,6 +164,12 @@ class FeatureStore:
         self.drop_source(rec.path, keep_record=True, keep=set(rec.slices))
         self.sources[rec.path] = rec
         for s in slices:
+            was = self.slices.get(s.name)
+            if was is not None and was.speaker != s.speaker:  # renumbered: its old folder's files
+                for kind in ("sliced", "sliced16k", "f0", "f0c", "features"):
+                    self.path(kind, was).unlink(missing_ok=True)
+                for st in self.stages.values():
+                    st.get("done", {}).pop(s.name, None)
             self.slices[s.name] = s
 
     def drop_source(

@@ -343,10 +343,12 @@ def _merge_locked(root: Path, stores: dict[Shard, FeatureStore]) -> ExtractResul
         if stage == "features" and mute is not None:
             main.stages[stage]["mute"] = True
     main.save()
-    for name, rec in old.items():  # slices no shard has any more, now that nothing vouches
-        if name not in slices:
-            for kind in SLICE_KINDS:
-                main.path(kind, rec).unlink(missing_ok=True)
+    gone = [rec for name, rec in old.items() if name not in slices]
+    if gone:  # slices no shard has any more (inputs changed): said, as extract.py says it
+        log.warning("merge: %d slices no shard holds were removed from the store", len(gone))
+    for rec in gone:
+        for kind in SLICE_KINDS:
+            main.path(kind, rec).unlink(missing_ok=True)
     log.info(
         "merged %d shards: %d slices; %d files placed (%d linked, %d copied), %d kept",
         len(stores), len(slices), len(changing), linked, len(changing) - linked,

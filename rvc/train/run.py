@@ -267,8 +267,11 @@ def _train(cfg: DictConfig, store: FeatureStore, out_dir: Path) -> TrainResult:
     )  # fmt: skip
 
     def one_device() -> L.Trainer:  # auto batch under DDP: the trials on this process's device
+        # the run's first GPU (device.devices=[2, 3] tunes on 2), not whichever is cuda:0
+        gpu = trainer.strategy.root_device.type == "cuda"
         return instantiate(
-            cfg.trainer, max_epochs=max_epochs, devices=1, strategy="auto", num_nodes=1,
+            cfg.trainer, max_epochs=max_epochs, strategy="auto", num_nodes=1,
+            devices=[trainer.device_ids[0]] if gpu else 1,
             logger=False, enable_checkpointing=False,
             **precision_args(cfg.trainer.precision, cfg.trainer.accelerator),
         )  # fmt: skip

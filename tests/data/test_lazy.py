@@ -101,18 +101,31 @@ def test_packed_store_gives_the_same_batches_and_repacks_when_the_store_changes(
     copy = tmp_path / "store"
     shutil.copytree(store_dir, copy)
     held, packed = _dm(copy, lazy=False), _dm(copy, packed=True, num_workers=2)
-    index = (copy / PACKED / "index.json").stat().st_mtime_ns
+    (index_file,) = (copy / PACKED).glob("*/index.json")  # one pack, named by its key
+    index = index_file.stat().st_mtime_ns
     assert packed.lazy and packed.train_items.reader is not None
     _workers_match(held, packed)
     for a, b in zip(held.val_dataloader(), packed.val_dataloader(), strict=True):
         assert _equal(a, b)
     _dm(copy, packed=True)
-    assert (copy / PACKED / "index.json").stat().st_mtime_ns == index  # current: not redone
+    assert index_file.stat().st_mtime_ns == index  # current: not redone
     store = FeatureStore(copy)
     gone = sorted(store.slices)[0]
     del store.stages["f0"]["done"][gone]  # the store changed: one slice fewer is usable
     store.save()
     again = _dm(copy, packed=True)
     assert gone not in again.train_names + again.val_names
+    assert not index_file.exists() and len(list((copy / PACKED).glob("*/index.json"))) == 1
+    renamed = FeatureStore(copy)  # a renumbered speaker, same audio: packed again, new ids
+    first = renamed.slices[again.val_names[0]]
+    was = {k: renamed.path(k, first) for k in ("sliced", "sliced16k", "f0", "f0c", "features")}
+    first.speaker = 7  # as a re-ingest under a new speaker folder leaves it
+    for kind, path in was.items():
+        renamed.path(kind, first).parent.mkdir(parents=True, exist_ok=True)
+        path.rename(renamed.path(kind, first))
+    renamed.save()
+    moved = _dm(copy, packed=True, val_slices=len(again.val_names))
+    sids = torch.cat([b["sid"] for b in moved.val_dataloader()])
+    assert 7 in sids.tolist()
     with pytest.raises(DataConfigError, match="packed reads windows lazily"):
         RVCDataModule(str(copy), SR, HOP, packed=True, lazy=False)

@@ -79,6 +79,16 @@ def test_put_source_replaces_and_deletes_old_slices(tmp_path):
     assert not st.sources and not st.slices
 
 
+def test_a_renumbered_speaker_leaves_no_files_in_its_old_folder(tmp_path):
+    st = _populated(tmp_path)
+    st.stages = {"f0": {"config": {}, "hash": "", "done": {"a": "aa", "b": "aa"}}}
+    old = st.path("sliced", st.slices["a"])
+    again = SourceRecord("/x.wav", 3, "c" * 64, "p" * 16, "ok", slices=["a", "b"])
+    st.put_source(again, [_slice("a", spk=3), _slice("b", spk=3)])  # same names, speaker 3
+    assert not old.exists() and st.slices["a"].speaker == 3
+    assert st.stages["f0"]["done"] == {}  # their F0 is in the old folder: redone
+
+
 def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="manifest"):
