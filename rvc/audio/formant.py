@@ -43,9 +43,8 @@ class FormantShifter:
         if frame % hop:
             raise ValueError(f"frame ({frame}) must be a whole number of hops ({hop})")
         self.frame, self.hop, self.overlap = frame, hop, frame // hop
-        self.lifter = max(1, int(round(quefrency_ms * 1e-3 * sample_rate)))
-        if self.lifter >= frame // 2:
-            raise ValueError(f"quefrency_ms={quefrency_ms} is longer than half a frame")
+        self.sample_rate = sample_rate
+        self.set_quefrency(quefrency_ms)
         self.window = np.hanning(frame + 1)[:frame]  # periodic Hann, analysis and synthesis
         # Hann² overlapped at frame/hop ≥ 3 sums to a constant: exact reconstruction
         self.norm = float(np.sum(self.window**2)) / hop
@@ -56,6 +55,13 @@ class FormantShifter:
     def latency(self) -> int:
         """Samples between an input sample and its shifted self (a frame less one hop)."""
         return self.frame - self.hop
+
+    def set_quefrency(self, quefrency_ms: float) -> None:
+        """A new envelope lifter from the next push on; the stream's state is kept."""
+        lifter = max(1, int(round(quefrency_ms * 1e-3 * self.sample_rate)))
+        if lifter >= self.frame // 2:
+            raise ValueError(f"quefrency_ms={quefrency_ms} is longer than half a frame")
+        self.lifter = lifter
 
     def set_semitones(self, semitones: float) -> None:
         """A new shift from the next push on (the latency stays the same)."""

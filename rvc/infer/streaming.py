@@ -244,8 +244,8 @@ class StreamingConverter:
                     "formant: this stream started without a formant shift, and turning one on "
                     "would add its latency mid-stream; start it with convert.formant set"
                 )
-            if new.formant_quefrency != old.formant_quefrency:
-                self._formant = FormantShifter(new.formant, ck.SR, new.formant_quefrency)
+            if new.formant_quefrency != old.formant_quefrency:  # in place: no dropout
+                self._formant.set_quefrency(new.formant_quefrency)
             self._formant.set_semitones(new.formant)  # 0: the input, delayed as before
         if new.effects != old.effects:
             self._effects = EffectChain(new.effects, self.sample_rate)

@@ -85,6 +85,16 @@ def test_streamed_blocks_equal_the_whole_file(block):
     np.testing.assert_allclose(out[shifter.latency : shifter.latency + len(x)], whole, atol=1e-5)
 
 
+def test_a_new_lifter_mid_stream_keeps_the_stream_going():
+    x = vowel(seconds=0.6)
+    shifter = FormantShifter(3.0)
+    first = shifter.push(x[:4800])
+    shifter.set_quefrency(2.0)  # live.set_options(formant_quefrency=2): no restart, no gap
+    rest = shifter.push(x[4800:])
+    frames = np.concatenate([first, rest])[shifter.latency :].reshape(-1, 160)
+    assert np.sqrt((frames**2).mean(axis=1)).min() > 0.1 * np.sqrt((x**2).mean())
+
+
 def test_whole_frames_in_give_as_many_samples_out():
     shifter = FormantShifter(-2.0)
     sizes = [160, 4000, 480]
