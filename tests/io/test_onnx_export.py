@@ -81,7 +81,7 @@ def _torch_infer(net, inputs, seed=SEED):
     "vocoder, use_f0, version",
     [
         ("HiFi-GAN", True, "v2"),
-        ("HiFi-GAN", True, "v1"),
+        pytest.param("HiFi-GAN", True, "v1", marks=pytest.mark.slow),  # v1: no-F0 case below
         ("HiFi-GAN", False, "v2"),
         ("HiFi-GAN", False, "v1"),
         ("MRF HiFi-GAN", True, "v2"),
