@@ -65,3 +65,51 @@ class CausalHighpass:
 
         y, self.state = signal.sosfilt(self.sos, x.astype(np.float64), zi=self.state)
         return y.astype(np.float32)
+
+
+class StreamEffects:
+    """A stream's formant shift (on the input) and effect chain (on the output), each with its
+    state kept across blocks. A stream started without a formant shift gets no shifter: no
+    latency for nothing, and none can be added mid-stream."""
+
+    def __init__(self, opts, sample_rate: int):
+        from rvc.audio.formant import FormantShifter
+        from rvc.infer.effects import EffectChain
+
+        self._chain, self.sample_rate = EffectChain, sample_rate
+        self.formant = (
+            FormantShifter(opts.formant, ck.SR, opts.formant_quefrency) if opts.formant else None
+        )
+        self.effects = EffectChain(opts.effects, sample_rate)
+
+    @property
+    def frames(self) -> int:
+        """10 ms frames the formant shifter delays the input by (0 without one)."""
+        return 0 if self.formant is None else self.formant.latency // ck.WINDOW
+
+    def reset(self) -> None:
+        if self.formant is not None:
+            self.formant.reset()
+        self.effects.reset()
+
+    def update(self, old, new) -> None:
+        """New options between blocks: the shift in place (no dropout), effects afresh."""
+        if new.formant != old.formant or new.formant_quefrency != old.formant_quefrency:
+            if self.formant is None:
+                raise ValueError(
+                    "formant: this stream started without a formant shift, and turning one on "
+                    "would add its latency mid-stream; start it with convert.formant set"
+                )
+            if new.formant_quefrency != old.formant_quefrency:
+                self.formant.set_quefrency(new.formant_quefrency)
+            self.formant.set_semitones(new.formant)  # 0: the input, delayed as before
+        if new.effects != old.effects:
+            self.effects = self._chain(new.effects, self.sample_rate)
+
+    def shift_input(self, block: np.ndarray) -> np.ndarray:
+        # whole 10 ms frames in: exactly as many samples out
+        return block if self.formant is None else self.formant.push(block)
+
+    def after(self, out: np.ndarray, peak: float) -> np.ndarray:
+        # silent blocks too: reverb tails and echoes ring on
+        return np.clip(self.effects(out), -peak, peak) if self.effects.chain else out

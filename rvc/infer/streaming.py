@@ -43,13 +43,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from rvc.audio.formant import FormantShifter
 from rvc.f0 import edit
 from rvc.index.search import blend, retrieve
 from rvc.infer import chunks as ck
-from rvc.infer.blocks import CausalHighpass, fade_in, rms_mix_block, sola_offset, to_frames
+from rvc.infer.blocks import (
+    CausalHighpass,
+    StreamEffects,
+    fade_in,
+    rms_mix_block,
+    sola_offset,
+    to_frames,
+)
 from rvc.infer.converter import PEAK, SILENCE, VoiceConverter, protect_unvoiced
-from rvc.infer.effects import EffectChain
 from rvc.infer.options import ConvertOptions
 from rvc.models.nsf import continued_phase, cycles, sine_sources
 
@@ -161,11 +166,7 @@ class StreamingConverter:
         self.hop = converter.hop  # output samples per frame
         self.block_samples = self.b * ck.WINDOW
         self.fade = fade_in(self.x * self.hop)
-        opts = self.options  # no formant shift at the start: no shifter, no latency for nothing
-        self._formant = (
-            FormantShifter(opts.formant, ck.SR, opts.formant_quefrency) if opts.formant else None
-        )
-        self._effects = EffectChain(self.options.effects, self.sample_rate)
+        self._fx = StreamEffects(self.options, self.sample_rate)
         self.reset()
         self._sources = sine_sources(converter.voice.synthesizer.dec)
         self._phase0 = torch.zeros((), device=converter.device)  # filled in place per block
@@ -189,9 +190,7 @@ class StreamingConverter:
         self.pending = np.zeros(0, dtype=np.float32)
         self.stats = StreamStats(block_s=self.b / 100)
         self._highpass = CausalHighpass()
-        if self._formant is not None:
-            self._formant.reset()
-        self._effects.reset()
+        self._fx.reset()
 
     def warmup(self) -> float:
         """Run every network once at the stream's shapes (oneDNN builds its kernels on the
@@ -210,24 +209,19 @@ class StreamingConverter:
         return self.conv.sample_rate
 
     @property
-    def _formant_frames(self) -> int:
-        """10 ms frames the formant shifter delays the input by (0 without one)."""
-        return 0 if self._formant is None else self._formant.latency // ck.WINDOW
-
-    @property
     def formant_latency_s(self) -> float:
-        return self._formant_frames / 100
+        return self._fx.frames / 100
 
     @property
     def latency_s(self) -> float:
         """Algorithmic latency: block + crossfade + SOLA search (+ the formant shifter's)."""
-        return (self.b + self.x + self.s + self._formant_frames) / 100
+        return (self.b + self.x + self.s + self._fx.frames) / 100
 
     @property
     def delay_samples(self) -> int:
         """Output samples between a pushed sample and its converted self (SOLA may bring it
         up to `sola_search_s` sooner)."""
-        return (self.x + self.s + self._formant_frames) * self.hop
+        return (self.x + self.s + self._fx.frames) * self.hop
 
     def output_length(self, n_in: int) -> int:
         """Output samples (model rate) that `n_in` pushed 16 kHz samples convert to."""
@@ -237,18 +231,8 @@ class StreamingConverter:
         """Change conversion knobs between blocks (pitch, index_rate, protect, …); validated.
         A formant shift can change live only in a stream that started with one (its latency
         is the stream's); new effects start with fresh state."""
-        old, new = self.options, replace(self.options, **changes)
-        if new.formant != old.formant or new.formant_quefrency != old.formant_quefrency:
-            if self._formant is None:
-                raise ValueError(
-                    "formant: this stream started without a formant shift, and turning one on "
-                    "would add its latency mid-stream; start it with convert.formant set"
-                )
-            if new.formant_quefrency != old.formant_quefrency:  # in place: no dropout
-                self._formant.set_quefrency(new.formant_quefrency)
-            self._formant.set_semitones(new.formant)  # 0: the input, delayed as before
-        if new.effects != old.effects:
-            self._effects = EffectChain(new.effects, self.sample_rate)
+        new = replace(self.options, **changes)
+        self._fx.update(self.options, new)
         self.options = new
 
     # ---- the stream ---------------------------------------------------------------------
@@ -314,8 +298,7 @@ class StreamingConverter:
         self.window[-len(new) :] = new
 
     def _block(self, new: np.ndarray) -> np.ndarray:
-        if self._formant is not None:  # whole 10 ms frames in: exactly as many samples out
-            new = self._formant.push(new)
+        new = self._fx.shift_input(new)
         self._shift_in(self._gate(self._highpass(new)))
         w, hop = ck.WINDOW, self.hop
         live = self.window[-(self.decoded + self.margin) * w :]
@@ -325,8 +308,7 @@ class StreamingConverter:
         else:
             wav = self._convert_window()
         out = self._sola(wav)
-        if self._effects.chain:  # silent blocks too: reverb tails and echoes ring on
-            out = np.clip(self._effects(out), -PEAK, PEAK)
+        out = self._fx.after(out, PEAK)
         return out
 
     def _features(self) -> np.ndarray:
